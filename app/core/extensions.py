@@ -1,0 +1,88 @@
+"""Schema extensions: authentication gate, abuse limits, error masking."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
+from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from app.core.errors import AccessError, BadRequestError, unauthenticated
+from app.settings import get_settings
+
+log = logging.getLogger("app.errors")
+
+INTROSPECTION_FIELDS = {"__schema", "__type", "__typename"}
+
+
+def _only_introspection(execution_context) -> bool:  # type: ignore[no-untyped-def]
+    document = execution_context.graphql_document
+    if document is None:
+        return False
+    fragments = {d.name.value: d for d in document.definitions if hasattr(d, "selection_set") and not isinstance(d, OperationDefinitionNode)}
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    name = execution_context.operation_name
+    if name:
+        ops = [o for o in ops if o.name and o.name.value == name]
+    seen: set[str] = set()
+
+    def fields(selection_set) -> Iterator[str]:  # type: ignore[no-untyped-def]
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                yield sel.name.value
+            elif isinstance(sel, InlineFragmentNode):
+                yield from fields(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                seen.add(sel.name.value)
+                frag = fragments.get(sel.name.value)
+                if frag is not None:
+                    yield from fields(frag.selection_set)
+
+    return all(f in INTROSPECTION_FIELDS for op in ops for f in fields(op.selection_set))
+
+
+class RequireAuthentication(SchemaExtension):
+    """Every operation but introspection needs a valid token (CONTRACT §4)."""
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        viewer = getattr(ctx.context, "viewer", None)
+        if viewer is None and not _only_introspection(ctx):
+            ctx.result = ExecutionResult(data=None, errors=[unauthenticated()])
+        yield
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Mask only internal errors; validation, access and input errors stay readable."""
+    original = error.original_error
+    if original is None:
+        return False  # parse/validation errors
+    if isinstance(original, (AccessError, BadRequestError)):
+        return False
+    if isinstance(original, GraphQLError):
+        return False
+    # Scalar parse failures (a malformed MacAddress) arrive as ValueError/TypeError
+    # during argument coercion: they are the client's, not ours.
+    if error.path is None and isinstance(original, (ValueError, TypeError)):
+        return False
+    log.error("internal error", exc_info=original)
+    return True
+
+
+def schema_extensions() -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+    """Factories, not instances: instances would be shared between concurrent requests."""
+    return [
+        RequireAuthentication,
+        lambda: QueryDepthLimiter(max_depth=get_settings().max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=get_settings().max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=get_settings().max_tokens),
+        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal server error"),
+    ]

@@ -1,0 +1,35 @@
+"""Opaque global IDs: base64 of ``Type:pk``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from app.core.errors import UserInputError, ErrorCode
+
+
+def to_global_id(type_name: str, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def parse_global_id(value: str) -> tuple[str, int] | None:
+    """``(type name, pk)``, or ``None`` when ``value`` is not one of our ids."""
+    if not isinstance(value, str) or not value or len(value) > 200:
+        return None
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    type_name, sep, pk = text.partition(":")
+    if not sep or not type_name.isidentifier() or not pk.isdigit() or len(pk) > 18:
+        return None
+    return type_name, int(pk)
+
+
+def decode_id(value: str, expected: str, *field: str) -> int:
+    """The pk of an id of type ``expected``; a NOT_FOUND userError otherwise."""
+    parsed = parse_global_id(value)
+    if parsed is None or parsed[0] != expected:
+        raise UserInputError(ErrorCode.NOT_FOUND, f"No {expected} with id {value!r}", field or None)
+    return parsed[1]

@@ -1,0 +1,54 @@
+"""The MacAddress scalar (DateTime is Strawberry's own)."""
+
+from __future__ import annotations
+
+import re
+from typing import NewType
+
+import strawberry
+
+_HEX12 = re.compile(r"^[0-9A-Fa-f]{12}$")
+
+
+def normalize_mac(value: str) -> str:
+    """``aa:bb:cc:dd:ee:01`` / ``AABB.CCDD.EE01`` / ``aabbccddee01`` → ``AABBCCDDEE01``.
+
+    Raises ValueError for anything else.
+    """
+    if not isinstance(value, str):
+        raise ValueError("a MAC address must be a string")
+    raw = value.strip()
+    if _HEX12.match(raw):
+        return raw.upper()
+    for sep, group in ((":", 2), ("-", 2), (".", 4)):
+        parts = raw.split(sep)
+        if len(parts) == 12 // group and all(
+            len(p) == group and _HEX12.match(p.rjust(12, "0")) for p in parts
+        ):
+            return "".join(parts).upper()
+    raise ValueError(
+        f"{value!r} is not a MAC address (12 hex digits, bare or separated by ':', '-' or '.')"
+    )
+
+
+def format_mac(mac12: str) -> str:
+    """``AABBCCDDEE01`` → ``AA:BB:CC:DD:EE:01``."""
+    return ":".join(mac12[i : i + 2] for i in range(0, 12, 2))
+
+
+def _parse_mac(value: object) -> str:
+    return normalize_mac(value)  # type: ignore[arg-type]
+
+
+MacAddress = strawberry.scalar(
+    NewType("MacAddress", str),
+    name="MacAddress",
+    description=(
+        "A MAC address. Accepted on input as 12 hex digits in any case, bare or separated "
+        "by ':', '-' or '.' (AABBCCDDEE01, aa:bb:cc:dd:ee:01, aabb.ccdd.ee01). Always "
+        'returned as upper-case colon form: "AA:BB:CC:DD:EE:01". Anything else is a '
+        "validation error."
+    ),
+    serialize=lambda v: format_mac(normalize_mac(v)),
+    parse_value=_parse_mac,
+)

@@ -1,0 +1,142 @@
+"""Rules of companies and API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.core.auth import Viewer, create_token
+from app.core.crypto import encrypt, hash_token, new_secret
+from app.core.errors import (
+    ErrorCode,
+    UserInputError,
+    duplicate,
+    in_use,
+    invalid,
+    not_found,
+    required,
+)
+from app.core.ids import decode_id
+from app.core.models import ApiToken, Company, Role
+from app.core.scope import get_visible, require_system_admin
+
+PROVISIONING_KEY_PREFIX = "pk_"
+
+
+def _clean_name(name: Any, *field: str) -> str:
+    if name is None:
+        raise required(*field)
+    name = str(name).strip()
+    if not name:
+        raise required(*field)
+    if len(name) > 200:
+        raise invalid("name must be at most 200 characters", *field)
+    return name
+
+
+def _new_provisioning_key() -> tuple[str, str, str]:
+    key = new_secret(PROVISIONING_KEY_PREFIX, 24)
+    return key, hash_token(key), encrypt(key)
+
+
+async def company_create(viewer: Viewer, data: dict[str, Any]) -> Company:
+    require_system_admin(viewer)
+    name = _clean_name(data.get("name"), "input", "name")
+    if await Company.filter(name=name).exists():
+        raise duplicate(f"A company named {name!r} exists already", "input", "name")
+    _, key_hash, key_enc = _new_provisioning_key()
+    return await Company.create(name=name, provisioning_key_hash=key_hash, provisioning_key_enc=key_enc)
+
+
+async def company_update(viewer: Viewer, company_id: str, data: dict[str, Any]) -> Company:
+    require_system_admin(viewer)
+    company = await get_visible(Company, viewer, decode_id(company_id, "Company", "id"))
+    if company is None:
+        raise not_found("Company", "id")
+    if "name" in data:
+        name = _clean_name(data["name"], "input", "name")
+        if await Company.filter(name=name).exclude(id=company.id).exists():
+            raise duplicate(f"A company named {name!r} exists already", "input", "name")
+        company.name = name
+    await company.save()
+    return company
+
+
+async def company_delete(viewer: Viewer, company_id: str) -> int:
+    require_system_admin(viewer)
+    company = await get_visible(Company, viewer, decode_id(company_id, "Company", "id"))
+    if company is None:
+        raise not_found("Company", "id")
+    try:
+        async with in_transaction():
+            await company.delete()
+    except IntegrityError as exc:
+        raise in_use(
+            "The company still has SIP domains, phones or DECT bases; delete those first", "id"
+        ) from exc
+    return company.id
+
+
+async def provisioning_key_regenerate(viewer: Viewer, company_id: str) -> Company:
+    """Give a company a new provisioning key; the old one stops working at once."""
+    from app.core.scope import company_in_scope
+
+    pk = decode_id(company_id, "Company", "id")
+    company = await get_visible(Company, viewer, pk)
+    if company is None:
+        raise not_found("Company", "id")
+    if viewer.role == Role.USER or not company_in_scope(viewer, company.id):
+        raise UserInputError(ErrorCode.FORBIDDEN, "Only the company's admins may do this", ["id"])
+    _, company.provisioning_key_hash, company.provisioning_key_enc = _new_provisioning_key()
+    await company.save()
+    return company
+
+
+async def api_token_create(viewer: Viewer, data: dict[str, Any]) -> tuple[ApiToken, str]:
+    """Create a token within the caller's reach: system admins any, company admins their
+    company's admin and user tokens."""
+    from app.pbx.models import SipUser
+
+    if viewer.role == Role.USER:
+        raise UserInputError(ErrorCode.FORBIDDEN, "USER tokens cannot create tokens", ["input", "role"])
+    name = _clean_name(data.get("name"), "input", "name")
+    role = Role(data["role"].value if hasattr(data["role"], "value") else data["role"])
+    company_id = sip_user_id = None
+    if role == Role.SYSTEM_ADMIN:
+        if viewer.role != Role.SYSTEM_ADMIN:
+            raise UserInputError(
+                ErrorCode.FORBIDDEN, "Only system admins create system admin tokens", ["input", "role"]
+            )
+    elif role == Role.COMPANY_ADMIN:
+        if not data.get("company_id"):
+            raise required("input", "companyId")
+        pk = decode_id(data["company_id"], "Company", "input", "companyId")
+        company = await get_visible(Company, viewer, pk)
+        if company is None:
+            raise not_found("Company", "input", "companyId")
+        company_id = company.id
+    else:
+        if not data.get("sip_user_id"):
+            raise required("input", "sipUserId")
+        pk = decode_id(data["sip_user_id"], "SipUser", "input", "sipUserId")
+        user = await get_visible(SipUser, viewer, pk)
+        if user is None:
+            raise not_found("SipUser", "input", "sipUserId")
+        sip_user_id = user.id
+    return await create_token(name, role, company_id=company_id, sip_user_id=sip_user_id)
+
+
+async def api_token_revoke(viewer: Viewer, token_id: str) -> int:
+    from datetime import UTC, datetime
+
+    pk = decode_id(token_id, "ApiToken", "id")
+    token = await get_visible(ApiToken, viewer, pk)
+    if token is None:
+        raise not_found("ApiToken", "id")
+    if viewer.role == Role.COMPANY_ADMIN and token.role == Role.SYSTEM_ADMIN:
+        raise not_found("ApiToken", "id")
+    token.revoked_at = datetime.now(UTC)
+    await token.save(update_fields=["revoked_at"])
+    return token.id

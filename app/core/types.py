@@ -1,0 +1,179 @@
+"""GraphQL types of tenancy and access: companies, API tokens, the viewer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from app.core import models
+from app.core.context import Info, loaders_of, viewer_of
+from app.core.crypto import decrypt
+from app.core.errors import UserError
+from app.core.ids import to_global_id
+from app.core.node import Node, register_node
+from app.core.pagination import Connection
+from app.core.scope import company_in_scope
+
+if TYPE_CHECKING:
+    from app.devices.types import Phone, PhoneFilter
+    from app.pbx.types import SipDomain, SipUser
+
+
+@strawberry.enum(description="What a token may do.")
+class Role(Enum):
+    SYSTEM_ADMIN = "SYSTEM_ADMIN"
+    COMPANY_ADMIN = "COMPANY_ADMIN"
+    USER = "USER"
+
+
+@strawberry.type(description="A customer of the operator: owns SIP domains, phones, DECT bases.")
+class Company(Node):
+    id: strawberry.ID
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[models.Company]
+
+    @classmethod
+    def from_model(cls, row: models.Company) -> Company:
+        return cls(
+            id=strawberry.ID(to_global_id("Company", row.id)),
+            name=row.name,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @strawberry.field(
+        description="Secret path segment phones use to fetch their configs "
+        "(GET /provisioning/{key}/{filename}). Readable by this company's admins only."
+    )
+    def provisioning_key(self, info: Info) -> str | None:
+        viewer = viewer_of(info)
+        if viewer.role == models.Role.USER or not company_in_scope(viewer, self.row.id):
+            return None
+        return decrypt(self.row.provisioning_key_enc)
+
+    @strawberry.field(description="The company's SIP domains.")
+    async def sip_domains(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated["SipDomain", strawberry.lazy("app.pbx.types")]]:
+        from app.pbx.queries import company_sip_domains
+
+        return await company_sip_domains(info, self.row.id, first=first, after=after)
+
+    @strawberry.field(description="The company's phones.")
+    async def phones(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: Annotated["PhoneFilter", strawberry.lazy("app.devices.types")] | None = None,
+    ) -> Connection[Annotated["Phone", strawberry.lazy("app.devices.types")]]:
+        from app.devices.queries import company_phones
+
+        return await company_phones(info, self.row.id, first=first, after=after, filter=filter)
+
+
+register_node("Company", models.Company, Company.from_model)
+
+
+@strawberry.type(description="An API token (its secret is never readable).")
+class ApiToken(Node):
+    id: strawberry.ID
+    name: str
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    row: strawberry.Private[models.ApiToken]
+
+    @classmethod
+    def from_model(cls, row: models.ApiToken) -> ApiToken:
+        return cls(
+            id=strawberry.ID(to_global_id("ApiToken", row.id)),
+            name=row.name,
+            role=Role(row.role),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            row=row,
+        )
+
+    @strawberry.field
+    async def company(self, info: Info) -> Company | None:
+        row = await loaders_of(info).one(models.Company, self.row.company_id)  # type: ignore[attr-defined]
+        return Company.from_model(row) if row else None
+
+    @strawberry.field
+    async def sip_user(
+        self, info: Info
+    ) -> Annotated["SipUser", strawberry.lazy("app.pbx.types")] | None:
+        from app.pbx.models import SipUser as SipUserRow
+        from app.pbx.types import SipUser as SipUserType
+
+        row = await loaders_of(info).one(SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
+        return SipUserType.from_model(row) if row else None
+
+
+register_node("ApiToken", models.ApiToken, ApiToken.from_model)
+
+
+@strawberry.type(description="Who is calling.")
+class Viewer:
+    role: Role
+    token_name: str
+    company_id_: strawberry.Private[int | None]
+    sip_user_id_: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def company(self, info: Info) -> Company | None:
+        row = await loaders_of(info).one(models.Company, self.company_id_)
+        return Company.from_model(row) if row else None
+
+    @strawberry.field
+    async def sip_user(
+        self, info: Info
+    ) -> Annotated["SipUser", strawberry.lazy("app.pbx.types")] | None:
+        from app.pbx.models import SipUser as SipUserRow
+        from app.pbx.types import SipUser as SipUserType
+
+        row = await loaders_of(info).one(SipUserRow, self.sip_user_id_)
+        return SipUserType.from_model(row) if row else None
+
+
+@strawberry.input(description="A company's editable fields (partial on update).")
+class CompanyInput:
+    name: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="A new API token.")
+class ApiTokenInput:
+    name: str
+    role: Role
+    company_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Required for COMPANY_ADMIN."
+    )
+    sip_user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Required for USER."
+    )
+
+
+@strawberry.type
+class CompanyPayload:
+    company: Company | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: strawberry.ID | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ApiTokenCreatePayload:
+    token: str | None = strawberry.field(default=None, description="The secret, shown this once only.")
+    api_token: ApiToken | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)

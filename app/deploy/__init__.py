@@ -1,0 +1,1 @@
+"""Deploy jobs, the pipeline, and the wire protocols phones speak."""

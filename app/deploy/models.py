@@ -1,0 +1,79 @@
+"""Durable deploy jobs and the events each step of them emits."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class DeployJobKind(StrEnum):
+    PROFILE_DEPLOY = "PROFILE_DEPLOY"
+    REPROVISION = "REPROVISION"
+    REBOOT = "REBOOT"
+
+
+class DeployJobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (DeployJobStatus.QUEUED, DeployJobStatus.RUNNING)
+
+
+class DeployStep(StrEnum):
+    QUEUED = "QUEUED"
+    UPLOADING_CONFIG = "UPLOADING_CONFIG"
+    CONFIG_UPLOADED = "CONFIG_UPLOADED"
+    CLEARING_SESSION = "CLEARING_SESSION"
+    RESTARTING = "RESTARTING"
+    WAITING_FOR_PHONE = "WAITING_FOR_PHONE"
+    PHONE_ONLINE = "PHONE_ONLINE"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"
+
+
+class DeployJob(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(DeployJobKind, max_length=16)
+    status = fields.CharEnumField(DeployJobStatus, max_length=12, default=DeployJobStatus.QUEUED)
+    phone = fields.ForeignKeyField("models.Phone", related_name="deploy_jobs", on_delete=fields.CASCADE)
+    profile = fields.ForeignKeyField(
+        "models.PhoneProfile", related_name="deploy_jobs", null=True, on_delete=fields.SET_NULL
+    )
+    # Company of the phone when the job was made, for scoping without a join.
+    company = fields.ForeignKeyField(
+        "models.Company", related_name="deploy_jobs", null=True, on_delete=fields.CASCADE
+    )
+    requested_by = fields.CharField(max_length=200, null=True)
+    restart = fields.TextField(null=True)
+    error = fields.TextField(null=True)
+    cancel_requested = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "deploy_job"
+        ordering = ["id"]
+        indexes = (("phone", "status"), ("status",))
+
+
+class DeployEvent(Model):
+    id = fields.IntField(primary_key=True)
+    job = fields.ForeignKeyField("models.DeployJob", related_name="events", on_delete=fields.CASCADE)
+    step = fields.CharEnumField(DeployStep, max_length=20)
+    message = fields.TextField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "deploy_event"
+        ordering = ["id"]

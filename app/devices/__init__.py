@@ -1,0 +1,1 @@
+"""Devices: phones and their lines, models, templates, DECT bases, provisioning."""

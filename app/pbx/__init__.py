@@ -1,0 +1,1 @@
+"""Hosted PBX: SIP domains, users, groups, queues and trusted networks."""

@@ -1,0 +1,1 @@
+"""Extension Mobility profiles and their XML validation."""

@@ -1,0 +1,36 @@
+"""Assembles Query, Mutation and Subscription from the domains."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+from app.core.extensions import schema_extensions
+from app.core.schema import CoreMutation, CoreQuery
+from app.deploy.schema import DeployMutation, DeployQuery, DeploySubscription
+from app.devices.schema import DevicesMutation, DevicesQuery
+from app.pbx.schema import PbxMutation, PbxQuery
+from app.profiles.schema import ProfilesMutation, ProfilesQuery
+
+
+@strawberry.type(description="Read anything the caller may see.")
+class Query(CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery):
+    pass
+
+
+@strawberry.type(description="Change things; every payload carries userErrors.")
+class Mutation(CoreMutation, PbxMutation, DevicesMutation, ProfilesMutation, DeployMutation):
+    pass
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=DeploySubscription,
+        extensions=schema_extensions(),
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+schema = build_schema()

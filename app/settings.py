@@ -1,0 +1,116 @@
+"""Every ``PHONEGRAPH_*`` variable, typed, in one place (CONTRACT §2)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _str(name: str, default: str | None = None) -> str | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's configuration, read from the environment."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    database_url: str = "sqlite://data/phonegraph.sqlite3"
+    redis_url: str | None = None
+    bootstrap_token: str | None = None
+    ftp_url: str | None = None
+    secret_key: str | None = None
+    deploy_concurrency: int = 32
+    phone_timeout: float = 120.0
+    # Abuse limits (not in the contract's table, but configurable the same way).
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_body_bytes: int = 1_000_000
+    max_subscriptions_per_connection: int = 20
+    log_level: str = "info"
+
+    @property
+    def tftp_dir(self) -> Path:
+        """Local config target used when ``PHONEGRAPH_FTP_URL`` is unset."""
+        return self.data_dir / "tftpboot"
+
+    def resolved_secret_key(self) -> str:
+        """The key that encrypts stored secrets; generated into the data folder once."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        # Create with owner-only permissions; never overwrite a key another process wrote.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+def load_settings() -> Settings:
+    """Read the environment into a :class:`Settings`."""
+    data_dir = Path(_str("PHONEGRAPH_DATA_DIR", "data") or "data")
+    return Settings(
+        host=_str("PHONEGRAPH_HOST", "127.0.0.1") or "127.0.0.1",
+        port=_int("PHONEGRAPH_PORT", 8000),
+        data_dir=data_dir,
+        database_url=_str("PHONEGRAPH_DATABASE_URL", f"sqlite://{data_dir}/phonegraph.sqlite3")
+        or "",
+        redis_url=_str("PHONEGRAPH_REDIS_URL"),
+        bootstrap_token=_str("PHONEGRAPH_BOOTSTRAP_TOKEN"),
+        ftp_url=_str("PHONEGRAPH_FTP_URL"),
+        secret_key=_str("PHONEGRAPH_SECRET_KEY"),
+        deploy_concurrency=max(1, _int("PHONEGRAPH_DEPLOY_CONCURRENCY", 32)),
+        phone_timeout=float(_int("PHONEGRAPH_PHONE_TIMEOUT", 120)),
+        max_query_depth=_int("PHONEGRAPH_MAX_QUERY_DEPTH", 12),
+        max_aliases=_int("PHONEGRAPH_MAX_ALIASES", 30),
+        max_tokens=_int("PHONEGRAPH_MAX_TOKENS", 5000),
+        max_body_bytes=_int("PHONEGRAPH_MAX_BODY_BYTES", 1_000_000),
+        max_subscriptions_per_connection=_int("PHONEGRAPH_MAX_SUBSCRIPTIONS", 20),
+        log_level=_str("PHONEGRAPH_LOG_LEVEL", "info") or "info",
+    )
+
+
+_override: Settings | None = None
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return load_settings()
+
+
+def get_settings() -> Settings:
+    """The settings in force (tests may install their own with :func:`use_settings`)."""
+    return _override if _override is not None else _cached()
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Install ``settings`` for this process (``None`` goes back to the environment)."""
+    global _override
+    _override = settings
+    _cached.cache_clear()

@@ -1,0 +1,154 @@
+"""The Starlette application: routes, lifespan, middleware."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from tortoise import Tortoise
+from tortoise.contrib.starlette import RegisterTortoise
+
+from app.core import metrics
+from app.core.auth import ensure_bootstrap_token
+from app.core.events import start_bus, stop_bus
+from app.core.graphql_view import GraphQLView
+from app.db import tortoise_config
+from app.settings import get_settings
+
+log = logging.getLogger("app")
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = self.limit + 1
+                if declared > self.limit:
+                    await self._refuse(send)
+                    return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Any:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    too_large = True
+                    raise _TooLarge
+            return message
+
+        started = False
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = b'{"errors":[{"message":"Request body too large.","extensions":{"code":"PAYLOAD_TOO_LARGE"}}]}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        conn = Tortoise.get_connection("default")
+        await conn.execute_query("SELECT 1")
+    except Exception:  # any failure means "not ready"; the reason is logged, not shown
+        log.warning("readiness check failed", exc_info=True)
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    body, content_type = await metrics.render()
+    return PlainTextResponse(body, media_type=content_type)
+
+
+async def provisioning(request: Request) -> Response:
+    from app.devices.provisioning import serve_config
+
+    return await serve_config(request)
+
+
+def create_app() -> Starlette:
+    """Build the ASGI application for the settings in force."""
+    from app.deploy.runner import start_runner, stop_runner
+    from app.schema import schema
+
+    settings = get_settings()
+    graphql = GraphQLView(
+        schema,
+        graphql_ide="graphiql",
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(app, config=tortoise_config()):
+            if settings.bootstrap_token:
+                await ensure_bootstrap_token(settings.bootstrap_token)
+            await start_bus(settings.redis_url)
+            await start_runner()
+            try:
+                yield
+            finally:
+                await stop_runner()
+                await stop_bus()
+
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        Route("/provisioning/{key}/{filename}", provisioning),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(metrics.MetricsMiddleware)
+    return app

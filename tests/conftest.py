@@ -1,0 +1,338 @@
+"""Shared fixtures: a real server on loopback per test, over SQLite (always) and
+PostgreSQL (when PHONEGRAPH_TEST_DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from tortoise import Tortoise
+
+from app.settings import Settings, use_settings
+
+ADMIN_TOKEN = "test-bootstrap-admin-token"
+PG_URL = os.environ.get("PHONEGRAPH_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("PHONEGRAPH_TEST_REDIS_URL")
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgres",
+        id="postgres",
+        marks=pytest.mark.skipif(not PG_URL, reason="PHONEGRAPH_TEST_DATABASE_URL not set"),
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- databases
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for every test (migrating once is enough)."""
+    from app.db import migrate
+
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    asyncio.run(_migrate_and_close(f"sqlite://{path}"))
+    return path
+
+
+def forget_dialect() -> None:
+    """Tortoise caches SQL per table name, not per dialect; tests switch dialects."""
+    from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+    EXECUTOR_CACHE.clear()
+
+
+async def _migrate_and_close(url: str) -> list[str]:
+    from app.db import migrate
+
+    forget_dialect()
+    try:
+        return await migrate(url)
+    finally:
+        await Tortoise.close_connections()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    """The test PostgreSQL database, emptied and migrated once per session."""
+    assert PG_URL
+    asyncio.run(_reset_pg(PG_URL))
+    asyncio.run(_migrate_and_close(PG_URL))
+    return PG_URL
+
+
+async def _reset_pg(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+async def _truncate_pg(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'aerich'"
+        )
+        names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "phonegraph.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite://{path}"
+    url = request.getfixturevalue("pg_migrated")
+    return url
+
+
+# ---------------------------------------------------------------- settings and server
+
+
+@pytest.fixture
+async def settings(database_url: str, tmp_path: Path) -> AsyncIterator[Settings]:
+    if database_url.startswith("postgres"):
+        await _truncate_pg(database_url)
+    forget_dialect()
+    s = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        bootstrap_token=ADMIN_TOKEN,
+        secret_key="test-secret-key",
+        deploy_concurrency=4,
+        phone_timeout=10.0,
+    )
+    use_settings(s)
+    yield s
+    use_settings(None)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    server: uvicorn.Server
+    clients: list[GraphQLClient] = field(default_factory=list)
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/graphql"
+
+    def client(self, token: str | None = ADMIN_TOKEN) -> GraphQLClient:
+        return GraphQLClient(self.url, token)
+
+
+async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    from app.web import create_app
+
+    use_settings(settings)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+        ws="websockets-sansio",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    else:
+        raise RuntimeError("server did not start")
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+async def stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    try:
+        await asyncio.wait_for(task, timeout=15)
+    except TimeoutError:
+        server.force_exit = True
+        task.cancel()
+
+
+@pytest.fixture
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    """The whole application, served by uvicorn on a free loopback port."""
+    server, task, url = await start_server(settings)
+    try:
+        yield LiveServer(url=url, settings=settings, server=server)
+    finally:
+        await stop_server(server, task)
+
+
+# ---------------------------------------------------------------- GraphQL client
+
+
+class GraphQLError(AssertionError):
+    pass
+
+
+class GraphQLClient:
+    """A tiny GraphQL-over-HTTP client for tests."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base_url = base_url
+        self.token = token
+
+    def with_token(self, token: str | None) -> GraphQLClient:
+        return GraphQLClient(self.base_url, token)
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
+            return await client.post(
+                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+            )
+
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The whole response body (``data`` and ``errors``)."""
+        response = await self.post(query, variables)
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``data``, failing the test on any top-level error."""
+        body = await self.execute(query, variables)
+        if body.get("errors"):
+            raise GraphQLError(f"unexpected errors: {body['errors']}")
+        return body["data"]
+
+    async def mutate(
+        self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> dict[str, Any]:
+        """The payload of a one-field mutation, failing on userErrors."""
+        data = await self.data(query, variables)
+        payload = data[key] if key else next(iter(data.values()))
+        if payload.get("userErrors"):
+            raise GraphQLError(f"unexpected userErrors: {payload['userErrors']}")
+        return payload
+
+
+@pytest.fixture
+def admin(live_server: LiveServer) -> GraphQLClient:
+    """A SYSTEM_ADMIN client (the bootstrap token)."""
+    return live_server.client()
+
+
+@pytest.fixture
+def anonymous(live_server: LiveServer) -> GraphQLClient:
+    return live_server.client(None)
+
+
+# ---------------------------------------------------------------- common objects
+
+CREATE_COMPANY = """
+mutation($name: String!) { companyCreate(input: {name: $name}) {
+  company { id name } userErrors { field code message } } }
+"""
+CREATE_TOKEN = """
+mutation($input: ApiTokenInput!) { apiTokenCreate(input: $input) {
+  token apiToken { id name role } userErrors { field code message } } }
+"""
+
+
+async def create_company(client: GraphQLClient, name: str) -> str:
+    payload = await client.mutate(CREATE_COMPANY, {"name": name})
+    return payload["company"]["id"]
+
+
+async def create_token(
+    client: GraphQLClient,
+    role: str,
+    *,
+    company_id: str | None = None,
+    sip_user_id: str | None = None,
+    name: str = "test",
+) -> str:
+    payload = await client.mutate(
+        CREATE_TOKEN,
+        {
+            "input": {
+                "name": name,
+                "role": role,
+                "companyId": company_id,
+                "sipUserId": sip_user_id,
+            }
+        },
+    )
+    return payload["token"]
+
+
+@dataclass
+class Tenant:
+    """A company with a COMPANY_ADMIN client."""
+
+    company_id: str
+    client: GraphQLClient
+
+
+@pytest.fixture
+async def tenant_factory(admin: GraphQLClient, live_server: LiveServer):  # type: ignore[no-untyped-def]
+    async def make(name: str) -> Tenant:
+        company_id = await create_company(admin, name)
+        token = await create_token(admin, "COMPANY_ADMIN", company_id=company_id, name=name)
+        return Tenant(company_id, live_server.client(token))
+
+    return make
+
+
+# ---------------------------------------------------------------- SQL query counting
+
+
+class QueryCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.statements.append(record.getMessage())
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries() -> Iterator[QueryCounter]:
+    """Counts the SQL statements Tortoise sends (the server runs in this process)."""
+    logger = logging.getLogger("tortoise.db_client")
+    counter = QueryCounter()
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(old_level)

@@ -1,0 +1,106 @@
+"""Token authentication over HTTP, roles, revocation."""
+
+from __future__ import annotations
+
+from tests.conftest import ADMIN_TOKEN, GraphQLClient, LiveServer, create_company, create_token
+
+
+async def test_operation_without_token_is_unauthenticated(anonymous: GraphQLClient) -> None:
+    body = await anonymous.execute("{ viewer { role } }")
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_mutation_without_token_is_unauthenticated(anonymous: GraphQLClient) -> None:
+    body = await anonymous.execute('mutation { companyCreate(input: {name: "x"}) { company { id } } }')
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_introspection_works_without_token(anonymous: GraphQLClient) -> None:
+    body = await anonymous.execute("{ __schema { queryType { name } } __typename }")
+    assert "errors" not in body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+async def test_unknown_token_is_unauthenticated(live_server: LiveServer) -> None:
+    body = await live_server.client("pgt_not-a-real-token").execute("{ viewer { role } }")
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_bootstrap_token_is_system_admin(admin: GraphQLClient) -> None:
+    data = await admin.data("{ viewer { role tokenName company { id } } }")
+    assert data["viewer"] == {"role": "SYSTEM_ADMIN", "tokenName": "bootstrap", "company": None}
+
+
+async def test_token_secret_is_shown_once_and_works(admin: GraphQLClient, live_server: LiveServer) -> None:
+    company_id = await create_company(admin, "Acme")
+    secret = await create_token(admin, "COMPANY_ADMIN", company_id=company_id, name="acme-admin")
+    assert secret.startswith("pgt_") and len(secret) > 30
+    data = await live_server.client(secret).data("{ viewer { role tokenName company { id name } } }")
+    assert data["viewer"] == {
+        "role": "COMPANY_ADMIN",
+        "tokenName": "acme-admin",
+        "company": {"id": company_id, "name": "Acme"},
+    }
+
+
+async def test_token_secret_is_stored_only_as_hash(admin: GraphQLClient) -> None:
+    from app.core.models import ApiToken
+
+    company_id = await create_company(admin, "Acme")
+    secret = await create_token(admin, "COMPANY_ADMIN", company_id=company_id)
+    rows = await ApiToken.all().values_list("secret_hash", flat=True)
+    assert secret not in rows and ADMIN_TOKEN not in rows
+    assert all(len(h) == 64 for h in rows)
+
+
+async def test_revoked_token_stops_working(admin: GraphQLClient, live_server: LiveServer) -> None:
+    company_id = await create_company(admin, "Acme")
+    payload = await admin.mutate(
+        """mutation($input: ApiTokenInput!) { apiTokenCreate(input: $input) {
+           token apiToken { id } userErrors { code } } }""",
+        {"input": {"name": "t", "role": "COMPANY_ADMIN", "companyId": company_id}},
+    )
+    client = live_server.client(payload["token"])
+    assert (await client.data("{ viewer { role } }"))["viewer"]["role"] == "COMPANY_ADMIN"
+    revoked = await admin.mutate(
+        "mutation($id: ID!) { apiTokenRevoke(id: $id) { deletedId userErrors { code } } }",
+        {"id": payload["apiToken"]["id"]},
+    )
+    assert revoked["deletedId"] == payload["apiToken"]["id"]
+    body = await client.execute("{ viewer { role } }")
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_last_used_at_is_recorded(admin: GraphQLClient, live_server: LiveServer) -> None:
+    company_id = await create_company(admin, "Acme")
+    payload = await admin.mutate(
+        """mutation($input: ApiTokenInput!) { apiTokenCreate(input: $input) {
+           token apiToken { id lastUsedAt } userErrors { code } } }""",
+        {"input": {"name": "t", "role": "COMPANY_ADMIN", "companyId": company_id}},
+    )
+    assert payload["apiToken"]["lastUsedAt"] is None
+    await live_server.client(payload["token"]).data("{ viewer { role } }")
+    data = await admin.data(
+        "query($id: ID!) { node(id: $id) { ... on ApiToken { lastUsedAt } } }",
+        {"id": payload["apiToken"]["id"]},
+    )
+    assert data["node"]["lastUsedAt"] is not None
+
+
+async def test_company_admin_cannot_mint_system_admin_tokens(tenant_factory) -> None:  # type: ignore[no-untyped-def]
+    tenant = await tenant_factory("Acme")
+    body = await tenant.client.data(
+        """mutation { apiTokenCreate(input: {name: "x", role: SYSTEM_ADMIN}) {
+           token userErrors { field code } } }"""
+    )
+    assert body["apiTokenCreate"]["token"] is None
+    assert body["apiTokenCreate"]["userErrors"] == [{"field": ["input", "role"], "code": "FORBIDDEN"}]
+
+
+async def test_company_admin_token_needs_a_company(admin: GraphQLClient) -> None:
+    body = await admin.data(
+        """mutation { apiTokenCreate(input: {name: "x", role: COMPANY_ADMIN}) {
+           token userErrors { field code } } }"""
+    )
+    assert body["apiTokenCreate"]["userErrors"] == [{"field": ["input", "companyId"], "code": "REQUIRED"}]
