@@ -1,0 +1,82 @@
+"""One cursor-pagination helper: forwards, backwards, totalCount, bad cursors."""
+
+from __future__ import annotations
+
+from tests.conftest import GraphQLClient, create_company
+
+PAGE = """
+query($first: Int, $after: String, $last: Int, $before: String) {
+  companies(first: $first, after: $after, last: $last, before: $before) {
+    totalCount
+    edges { cursor node { name } }
+    nodes { name }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+"""
+
+NAMES = [f"Company {c}" for c in "ABCDEFG"]
+
+
+async def _seed(admin: GraphQLClient) -> None:
+    for name in reversed(NAMES):  # created out of order: the list is sorted by name
+        await create_company(admin, name)
+
+
+async def test_pages_forwards_cover_the_list_once_in_order(admin: GraphQLClient) -> None:
+    await _seed(admin)
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        page = (await admin.data(PAGE, {"first": 3, "after": after}))["companies"]
+        assert page["totalCount"] == 7
+        assert [e["node"]["name"] for e in page["edges"]] == [n["name"] for n in page["nodes"]]
+        seen += [n["name"] for n in page["nodes"]]
+        pages += 1
+        assert page["pageInfo"]["hasPreviousPage"] == (after is not None)
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == NAMES
+    assert pages == 3
+
+
+async def test_pages_backwards_from_the_end(admin: GraphQLClient) -> None:
+    await _seed(admin)
+    last_page = (await admin.data(PAGE, {"last": 3}))["companies"]
+    assert [n["name"] for n in last_page["nodes"]] == NAMES[-3:]
+    assert last_page["pageInfo"]["hasPreviousPage"] is True
+    before = last_page["pageInfo"]["startCursor"]
+    prev = (await admin.data(PAGE, {"last": 3, "before": before}))["companies"]
+    assert [n["name"] for n in prev["nodes"]] == NAMES[1:4]
+    assert prev["pageInfo"]["hasNextPage"] is True
+    first = (await admin.data(PAGE, {"last": 3, "before": prev["pageInfo"]["startCursor"]}))
+    assert [n["name"] for n in first["companies"]["nodes"]] == NAMES[:1]
+    assert first["companies"]["pageInfo"]["hasPreviousPage"] is False
+
+
+async def test_cursor_from_the_middle_resumes_after_that_item(admin: GraphQLClient) -> None:
+    await _seed(admin)
+    page = (await admin.data(PAGE, {"first": 7}))["companies"]
+    cursor_of_c = page["edges"][2]["cursor"]
+    nxt = (await admin.data(PAGE, {"first": 2, "after": cursor_of_c}))["companies"]
+    assert [n["name"] for n in nxt["nodes"]] == ["Company D", "Company E"]
+
+
+async def test_malformed_cursor_is_a_readable_error(admin: GraphQLClient) -> None:
+    body = await admin.execute(PAGE, {"first": 2, "after": "not-a-cursor"})
+    assert body["errors"][0]["message"] == "'after' is not a cursor of this list."
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_page_size_out_of_range_is_refused(admin: GraphQLClient) -> None:
+    body = await admin.execute(PAGE, {"first": 100000})
+    assert "between 0 and" in body["errors"][0]["message"]
+    body = await admin.execute(PAGE, {"first": -1})
+    assert "between 0 and" in body["errors"][0]["message"]
+
+
+async def test_first_and_last_together_are_refused(admin: GraphQLClient) -> None:
+    body = await admin.execute(PAGE, {"first": 2, "last": 2})
+    assert body["errors"][0]["message"] == "Pass either 'first' or 'last', not both."
