@@ -46,7 +46,6 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for every test (migrating once is enough)."""
-    from app.db import migrate
 
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
     asyncio.run(_migrate_and_close(f"sqlite://{path}"))
@@ -155,7 +154,11 @@ async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
     use_settings(settings)
     port = free_port()
     config = uvicorn.Config(
-        create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+        create_app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
         ws="websockets-sansio",
     )
     server = uvicorn.Server(config)

@@ -27,7 +27,11 @@ def _only_introspection(execution_context) -> bool:  # type: ignore[no-untyped-d
     document = execution_context.graphql_document
     if document is None:
         return False
-    fragments = {d.name.value: d for d in document.definitions if hasattr(d, "selection_set") and not isinstance(d, OperationDefinitionNode)}
+    fragments = {
+        d.name.value: d
+        for d in document.definitions
+        if hasattr(d, "selection_set") and not isinstance(d, OperationDefinitionNode)
+    }
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     name = execution_context.operation_name
     if name:

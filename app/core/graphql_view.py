@@ -1,18 +1,192 @@
-"""The GraphQL endpoint: HTTP and WebSocket, token authentication."""
+"""The GraphQL endpoint: HTTP (per the GraphQL-over-HTTP spec) and WebSocket, token
+authentication, and the GraphiQL page served from this server's own files."""
 
 from __future__ import annotations
 
+import asyncio
+import html
+import json
+from pathlib import Path
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import ExecutionResult as GraphQLCoreResult
+from graphql import GraphQLError, VariableDefinitionNode
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import (
+    CannotGetOperationTypeError,
+    InvalidOperationTypeError,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from app.core.auth import authenticate, parse_authorization
 from app.core.context import Context
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+GRAPHIQL_DIR = STATIC_DIR / "graphiql"
+GRAPHIQL_STATIC_URL = "/graphiql/static"
+# Fetched from the npm registry at install time (package.json), never committed.
+GRAPHIQL_VENDOR_FILES = (
+    "react.production.min.js",
+    "react-dom.production.min.js",
+    "graphiql.min.js",
+    "graphiql.min.css",
+)
+
+# Everything the page loads comes from this server: nothing reaches out to a CDN.
+GRAPHIQL_CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # GraphiQL's editors set inline styles
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",  # same-origin HTTP and ws(s)
+        "frame-ancestors 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ]
+)
+
+
+# ---------------------------------------------------------------- content negotiation
+
+
+def _accept_ranges(header: str) -> list[tuple[str, float]]:
+    ranges = []
+    for part in header.split(","):
+        media, _, params = part.partition(";")
+        media = media.strip().lower()
+        if not media:
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value.strip())
+                except ValueError:
+                    quality = 0.0
+        ranges.append((media, quality))
+    return ranges
+
+
+def _quality(media: str, ranges: list[tuple[str, float]]) -> tuple[float, int]:
+    """(q, specificity) of ``media`` under the most specific matching Accept range."""
+    main = media.split("/", 1)[0]
+    best: tuple[int, float] | None = None
+    for accepted, quality in ranges:
+        if accepted == media:
+            specificity = 2
+        elif accepted == f"{main}/*":
+            specificity = 1
+        elif accepted == "*/*":
+            specificity = 0
+        else:
+            continue
+        if best is None or specificity > best[0]:
+            best = (specificity, quality)
+    if best is None:
+        return 0.0, -1
+    return best[1], best[0]
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an ``Accept`` header, ``None`` when none is acceptable.
+
+    No header (or only wildcards) means ``application/json``, which every client
+    understands; ``application/graphql-response+json`` is chosen when the client names it
+    at least as preferred as ``application/json``.
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    ranges = _accept_ranges(accept)
+    candidates = []
+    for media in (JSON, GRAPHQL_RESPONSE_JSON):
+        quality, specificity = _quality(media, ranges)
+        if quality > 0:
+            named = specificity == 2 and media == GRAPHQL_RESPONSE_JSON
+            candidates.append(((quality, specificity, named), media))
+    if not candidates:
+        return None
+    # max() keeps the first of equals: application/json wins ties between wildcards.
+    return max(candidates, key=lambda c: c[0])[1]
+
+
+def accepts_html(accept: str | None) -> bool:
+    return any(
+        media == "text/html" and quality > 0 for media, quality in _accept_ranges(accept or "")
+    )
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether the request failed before execution started (parse, validation, limits,
+    variable coercion): the spec's "request error", answered without ``data``."""
+    if not result.errors:
+        return False
+    if isinstance(result, PreExecutionError):
+        return True
+    return result.data is None and all(_is_variable_error(e) for e in result.errors)
+
+
+def _is_variable_error(error: GraphQLError) -> bool:
+    return (
+        error.path is None
+        and bool(error.nodes)
+        and isinstance(error.nodes[0], VariableDefinitionNode)  # type: ignore[index]
+    )
+
+
+# ---------------------------------------------------------------- GraphiQL page
+
+
+def graphiql_assets_missing() -> list[str]:
+    vendor = GRAPHIQL_DIR / "vendor"
+    return [name for name in GRAPHIQL_VENDOR_FILES if not (vendor / name).is_file()]
+
+
+def graphiql_page() -> tuple[str, int]:
+    """The GraphiQL page, or (status 503) a page saying how to install its files."""
+    missing = graphiql_assets_missing()
+    if not missing:
+        return (GRAPHIQL_DIR / "index.html").read_text(encoding="utf-8"), 200
+    files = "".join(f"<li><code>{html.escape(name)}</code></li>" for name in missing)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>PhoneGraph GraphiQL: not installed</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;
+line-height:1.5}}code,pre{{background:#f2f2f2;padding:.1rem .3rem;border-radius:3px}}
+pre{{padding:.6rem}}</style></head>
+<body><h1>GraphiQL is not installed on this server</h1>
+<p>The GraphQL API at this address works; only the in-browser IDE is missing. Its files
+(GraphiQL, React) are fetched from the npm registry when PhoneGraph is installed, and
+these are not there:</p>
+<ul>{files}</ul>
+<p>Install them from the PhoneGraph source folder (Node.js 20 and npm needed), then reload
+this page; no restart is needed:</p>
+<pre>make assets</pre>
+<p>or, without make:</p>
+<pre>npm ci</pre>
+<p>(<code>make serve</code> does this by itself.) The Docker image ships them.</p>
+</body></html>
+"""
+    return page, 503
+
+
+# ---------------------------------------------------------------- WebSocket
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
@@ -36,15 +210,41 @@ class LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
         if self.keep_alive:
-            import asyncio
-
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
 
+# ---------------------------------------------------------------- the view
+
+
 class GraphQLView(GraphQL):  # type: ignore[type-arg]
-    """Strawberry's ASGI view with PhoneGraph's context and WebSocket authentication."""
+    """Strawberry's ASGI view with PhoneGraph's context, WebSocket authentication, the
+    GraphQL-over-HTTP rules Strawberry leaves out, and an offline GraphiQL."""
 
     graphql_ws_handler_class = LegacyWSHandler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = self.error_response(request, exc.status_code, exc.reason)
+        await response(scope, receive, send)
+
+    def error_response(self, request: Request, status: int, message: str) -> Response:
+        """A malformed request's answer: a GraphQL response without ``data``."""
+        media = negotiate(request.headers.get("accept")) or JSON
+        headers = {"allow": "POST"} if status == 405 else None
+        return Response(
+            json.dumps({"errors": [{"message": message}]}),
+            status_code=status,
+            media_type=f"{media}; charset=utf-8",
+            headers=headers,
+        )
+
+    # -- context and authentication
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None = None
@@ -66,3 +266,108 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
             raise ConnectionRejectionError({"message": "A valid API token is required."})
         context.viewer = viewer
         return None
+
+    # -- GraphiQL
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # Browsers ask for text/html; API clients sending only */* get JSON.
+        return (
+            request.method == "GET"
+            and request.query_params.get("query") is None
+            and accepts_html(request.headers.get("accept"))
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        page, status = graphiql_page()
+        return HTMLResponse(
+            page,
+            status_code=status,
+            headers={
+                "content-security-policy": GRAPHIQL_CSP,
+                "x-content-type-options": "nosniff",
+                "referrer-policy": "no-referrer",
+                "cache-control": "no-cache",
+            },
+        )
+
+    # -- GraphQL over HTTP
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        media = negotiate(request.headers.get("accept"))
+        request.state.graphql_media_type = media
+        request.state.graphql_sub_response = sub_response
+        sub_response.media_type = media or JSON
+        return sub_response
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if negotiate(request.headers.get("accept")) is None:
+            raise HTTPException(406, f"Acceptable response types: {GRAPHQL_RESPONSE_JSON}, {JSON}.")
+        if request.method == "POST":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if content_type != JSON:
+                raise HTTPException(415, "Send the request as application/json.")
+        return await super().parse_http_body(request)
+
+    async def execute_single(  # noqa: PLR0913
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        method = request_adapter.method
+        # Queries over GET, queries and mutations over POST; subscriptions only over
+        # WebSocket (Strawberry would otherwise run them over HTTP as if they were queries).
+        allowed = {OperationType.QUERY}
+        if method == "POST":
+            allowed.add(OperationType.MUTATION)
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                raise HTTPException(
+                    400, "Subscriptions are served over WebSocket at this address."
+                ) from exc
+            raise HTTPException(
+                405, "Only queries can be sent with GET; send this one with POST."
+            ) from exc
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request.") from exc
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult | GraphQLCoreResult
+    ) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)  # type: ignore[arg-type]
+        if is_request_error(result):  # type: ignore[arg-type]
+            state = request.state
+            if getattr(state, "graphql_media_type", JSON) == GRAPHQL_RESPONSE_JSON:
+                # The spec: a request error has no data entry and a 4xx status. With
+                # application/json the status stays 200 for older clients.
+                response.pop("data", None)
+                state.graphql_sub_response.status_code = 400
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media = sub_response.media_type or JSON
+        response.headers["content-type"] = f"{media}; charset=utf-8"
+        return response

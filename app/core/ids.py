@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from app.core.errors import UserInputError, ErrorCode
+from app.core.errors import ErrorCode, UserInputError
 
 
 def to_global_id(type_name: str, pk: int) -> str:

@@ -27,9 +27,7 @@ SUBSCRIPTIONS = Gauge(
     "GraphQL subscriptions currently streaming.",
     registry=REGISTRY,
 )
-WEBSOCKETS = Gauge(
-    "phonegraph_open_websockets", "WebSocket connections open.", registry=REGISTRY
-)
+WEBSOCKETS = Gauge("phonegraph_open_websockets", "WebSocket connections open.", registry=REGISTRY)
 DEPLOY_JOBS = Gauge(
     "phonegraph_deploy_jobs",
     "Deploy jobs by status (read from the database at scrape time).",

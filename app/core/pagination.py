@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -28,6 +29,12 @@ M = TypeVar("M", bound=Model)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+
+
+@strawberry.enum(description="Sort direction of an ordered list.")
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
 
 
 @strawberry.type(description="Where a page stands in its list (Relay).")
@@ -105,7 +112,9 @@ def _coerce(value: Any, like: Any) -> Any:
     return value
 
 
-def _keyset(keys: Sequence[OrderKey], names: Sequence[str], values: Sequence[Any], forward: bool) -> Q:
+def _keyset(
+    keys: Sequence[OrderKey], names: Sequence[str], values: Sequence[Any], forward: bool
+) -> Q:
     """Rows strictly after (``forward``) or before the row whose sort key is ``values``."""
     clauses = []
     for i, key in enumerate(keys):
@@ -147,7 +156,9 @@ async def paginate(
     total = await qs.count()
     page_qs = qs.annotate(**annotations) if annotations else qs
     if args.after is not None:
-        page_qs = page_qs.filter(_keyset(keys, names, _decode(args.after, len(keys), "after"), True))
+        page_qs = page_qs.filter(
+            _keyset(keys, names, _decode(args.after, len(keys), "after"), True)
+        )
     if args.before is not None:
         page_qs = page_qs.filter(
             _keyset(keys, names, _decode(args.before, len(keys), "before"), False)

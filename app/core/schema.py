@@ -53,8 +53,12 @@ class CoreQuery:
 
     @strawberry.field(description="Companies the caller may see.")
     async def companies(
-        self, info: Info, first: int | None = None, after: str | None = None,
-        last: int | None = None, before: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Company]:
         return await paginate(
             visible(models.Company, viewer_of(info)),

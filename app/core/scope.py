@@ -72,8 +72,10 @@ RULES: dict[type[Model], Rule] = {
     ),
     DeployEvent: Rule(
         "job__company_id",
-        lambda v: Q(job__profile__owner_id=v.sip_user_id)
-        | Q(job__phone__lines__sip_user_id=v.sip_user_id),
+        lambda v: (
+            Q(job__profile__owner_id=v.sip_user_id)
+            | Q(job__phone__lines__sip_user_id=v.sip_user_id)
+        ),
     ),
 }
 

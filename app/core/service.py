@@ -47,7 +47,9 @@ async def company_create(viewer: Viewer, data: dict[str, Any]) -> Company:
     if await Company.filter(name=name).exists():
         raise duplicate(f"A company named {name!r} exists already", "input", "name")
     _, key_hash, key_enc = _new_provisioning_key()
-    return await Company.create(name=name, provisioning_key_hash=key_hash, provisioning_key_enc=key_enc)
+    return await Company.create(
+        name=name, provisioning_key_hash=key_hash, provisioning_key_enc=key_enc
+    )
 
 
 async def company_update(viewer: Viewer, company_id: str, data: dict[str, Any]) -> Company:
@@ -100,14 +102,18 @@ async def api_token_create(viewer: Viewer, data: dict[str, Any]) -> tuple[ApiTok
     from app.pbx.models import SipUser
 
     if viewer.role == Role.USER:
-        raise UserInputError(ErrorCode.FORBIDDEN, "USER tokens cannot create tokens", ["input", "role"])
+        raise UserInputError(
+            ErrorCode.FORBIDDEN, "USER tokens cannot create tokens", ["input", "role"]
+        )
     name = _clean_name(data.get("name"), "input", "name")
     role = Role(data["role"].value if hasattr(data["role"], "value") else data["role"])
     company_id = sip_user_id = None
     if role == Role.SYSTEM_ADMIN:
         if viewer.role != Role.SYSTEM_ADMIN:
             raise UserInputError(
-                ErrorCode.FORBIDDEN, "Only system admins create system admin tokens", ["input", "role"]
+                ErrorCode.FORBIDDEN,
+                "Only system admins create system admin tokens",
+                ["input", "role"],
             )
     elif role == Role.COMPANY_ADMIN:
         if not data.get("company_id"):

@@ -60,7 +60,7 @@ class Company(Node):
     @strawberry.field(description="The company's SIP domains.")
     async def sip_domains(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated["SipDomain", strawberry.lazy("app.pbx.types")]]:
+    ) -> Connection[Annotated[SipDomain, strawberry.lazy("app.pbx.types")]]:
         from app.pbx.queries import company_sip_domains
 
         return await company_sip_domains(info, self.row.id, first=first, after=after)
@@ -71,8 +71,8 @@ class Company(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        filter: Annotated["PhoneFilter", strawberry.lazy("app.devices.types")] | None = None,
-    ) -> Connection[Annotated["Phone", strawberry.lazy("app.devices.types")]]:
+        filter: Annotated[PhoneFilter, strawberry.lazy("app.devices.types")] | None = None,
+    ) -> Connection[Annotated[Phone, strawberry.lazy("app.devices.types")]]:
         from app.devices.queries import company_phones
 
         return await company_phones(info, self.row.id, first=first, after=after, filter=filter)
@@ -109,7 +109,7 @@ class ApiToken(Node):
     @strawberry.field
     async def sip_user(
         self, info: Info
-    ) -> Annotated["SipUser", strawberry.lazy("app.pbx.types")] | None:
+    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
         from app.pbx.models import SipUser as SipUserRow
         from app.pbx.types import SipUser as SipUserType
 
@@ -135,7 +135,7 @@ class Viewer:
     @strawberry.field
     async def sip_user(
         self, info: Info
-    ) -> Annotated["SipUser", strawberry.lazy("app.pbx.types")] | None:
+    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
         from app.pbx.models import SipUser as SipUserRow
         from app.pbx.types import SipUser as SipUserType
 
@@ -174,6 +174,8 @@ class DeletePayload:
 
 @strawberry.type
 class ApiTokenCreatePayload:
-    token: str | None = strawberry.field(default=None, description="The secret, shown this once only.")
+    token: str | None = strawberry.field(
+        default=None, description="The secret, shown this once only."
+    )
     api_token: ApiToken | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)

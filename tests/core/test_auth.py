@@ -12,7 +12,9 @@ async def test_operation_without_token_is_unauthenticated(anonymous: GraphQLClie
 
 
 async def test_mutation_without_token_is_unauthenticated(anonymous: GraphQLClient) -> None:
-    body = await anonymous.execute('mutation { companyCreate(input: {name: "x"}) { company { id } } }')
+    body = await anonymous.execute(
+        'mutation { companyCreate(input: {name: "x"}) { company { id } } }'
+    )
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
@@ -32,11 +34,15 @@ async def test_bootstrap_token_is_system_admin(admin: GraphQLClient) -> None:
     assert data["viewer"] == {"role": "SYSTEM_ADMIN", "tokenName": "bootstrap", "company": None}
 
 
-async def test_token_secret_is_shown_once_and_works(admin: GraphQLClient, live_server: LiveServer) -> None:
+async def test_token_secret_is_shown_once_and_works(
+    admin: GraphQLClient, live_server: LiveServer
+) -> None:
     company_id = await create_company(admin, "Acme")
     secret = await create_token(admin, "COMPANY_ADMIN", company_id=company_id, name="acme-admin")
     assert secret.startswith("pgt_") and len(secret) > 30
-    data = await live_server.client(secret).data("{ viewer { role tokenName company { id name } } }")
+    data = await live_server.client(secret).data(
+        "{ viewer { role tokenName company { id name } } }"
+    )
     assert data["viewer"] == {
         "role": "COMPANY_ADMIN",
         "tokenName": "acme-admin",
@@ -95,7 +101,9 @@ async def test_company_admin_cannot_mint_system_admin_tokens(tenant_factory) -> 
            token userErrors { field code } } }"""
     )
     assert body["apiTokenCreate"]["token"] is None
-    assert body["apiTokenCreate"]["userErrors"] == [{"field": ["input", "role"], "code": "FORBIDDEN"}]
+    assert body["apiTokenCreate"]["userErrors"] == [
+        {"field": ["input", "role"], "code": "FORBIDDEN"}
+    ]
 
 
 async def test_company_admin_token_needs_a_company(admin: GraphQLClient) -> None:
@@ -103,4 +111,6 @@ async def test_company_admin_token_needs_a_company(admin: GraphQLClient) -> None
         """mutation { apiTokenCreate(input: {name: "x", role: COMPANY_ADMIN}) {
            token userErrors { field code } } }"""
     )
-    assert body["apiTokenCreate"]["userErrors"] == [{"field": ["input", "companyId"], "code": "REQUIRED"}]
+    assert body["apiTokenCreate"]["userErrors"] == [
+        {"field": ["input", "companyId"], "code": "REQUIRED"}
+    ]

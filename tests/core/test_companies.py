@@ -63,7 +63,9 @@ async def test_company_admin_cannot_create_rename_or_delete_companies(tenant_fac
 
 
 async def test_provisioning_key_is_readable_by_own_admins_only(
-    admin: GraphQLClient, tenant_factory, live_server: LiveServer  # type: ignore[no-untyped-def]
+    admin: GraphQLClient,
+    tenant_factory,
+    live_server: LiveServer,  # type: ignore[no-untyped-def]
 ) -> None:
     a = await tenant_factory("Acme")
     q = "query($id: ID!) { node(id: $id) { ... on Company { provisioningKey } } }"
@@ -105,7 +107,9 @@ async def test_internal_errors_are_masked(admin: GraphQLClient, live_server: Liv
     assert body["errors"][0]["message"] == "Internal server error"
     text = str(body)
     assert "Traceback" not in text and ".py" not in text and "decrypt" not in text
-    assert "extensions" not in body["errors"][0] or "exception" not in body["errors"][0]["extensions"]
+    assert (
+        "extensions" not in body["errors"][0] or "exception" not in body["errors"][0]["extensions"]
+    )
 
 
 async def test_validation_errors_stay_readable(admin: GraphQLClient) -> None:
@@ -113,7 +117,9 @@ async def test_validation_errors_stay_readable(admin: GraphQLClient) -> None:
     assert "Cannot query field 'nope'" in body["errors"][0]["message"]
 
 
-async def test_user_token_sees_nothing_it_does_not_own(admin: GraphQLClient, live_server: LiveServer) -> None:
+async def test_user_token_sees_nothing_it_does_not_own(
+    admin: GraphQLClient, live_server: LiveServer
+) -> None:
     from app.pbx.models import SipDomain, SipUser
 
     cid = await create_company(admin, "Acme")
@@ -123,21 +129,23 @@ async def test_user_token_sees_nothing_it_does_not_own(admin: GraphQLClient, liv
     domain = await SipDomain.create(
         company_id=parse_global_id(cid)[1], name="acme.example.net", display_name="Acme"
     )
-    user = await SipUser.create(domain=domain, username="joe", display_name="Joe", extension_number="100")
+    user = await SipUser.create(
+        domain=domain, username="joe", display_name="Joe", extension_number="100"
+    )
     from app.core.ids import to_global_id
 
     token = await create_token(admin, "USER", sip_user_id=to_global_id("SipUser", user.id))
     client = live_server.client(token)
-    data = await client.data("{ viewer { role sipUser { id } company { name } } companies { nodes { name } } }")
+    data = await client.data(
+        "{ viewer { role sipUser { id } company { name } } companies { nodes { name } } }"
+    )
     assert data["viewer"] == {
         "role": "USER",
         "sipUser": {"id": to_global_id("SipUser", user.id)},
         "company": {"name": "Acme"},
     }
     assert data["companies"]["nodes"] == [{"name": "Acme"}]
-    body = await client.execute(
-        "query($id: ID!) { node(id: $id) { id } }", {"id": other}
-    )
+    body = await client.execute("query($id: ID!) { node(id: $id) { id } }", {"id": other})
     assert body["data"]["node"] is None
     body = await client.execute(
         'mutation { apiTokenCreate(input: {name: "x", role: USER}) { token userErrors { code } } }'

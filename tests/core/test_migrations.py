@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def _last_migration_state() -> dict:
     from aerich.utils import decompress_dict
 
-    files = sorted((MIGRATIONS_DIR / "models").glob("*.py"), key=lambda p: int(p.name.split("_")[0]))
+    files = sorted(
+        (MIGRATIONS_DIR / "models").glob("*.py"), key=lambda p: int(p.name.split("_")[0])
+    )
     assert files, "no migrations"
     spec = importlib.util.spec_from_file_location("last_migration", files[-1])
     assert spec and spec.loader

@@ -51,7 +51,7 @@ async def test_pages_backwards_from_the_end(admin: GraphQLClient) -> None:
     prev = (await admin.data(PAGE, {"last": 3, "before": before}))["companies"]
     assert [n["name"] for n in prev["nodes"]] == NAMES[1:4]
     assert prev["pageInfo"]["hasNextPage"] is True
-    first = (await admin.data(PAGE, {"last": 3, "before": prev["pageInfo"]["startCursor"]}))
+    first = await admin.data(PAGE, {"last": 3, "before": prev["pageInfo"]["startCursor"]})
     assert [n["name"] for n in first["companies"]["nodes"]] == NAMES[:1]
     assert first["companies"]["pageInfo"]["hasPreviousPage"] is False
 

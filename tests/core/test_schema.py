@@ -19,8 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 CONNECTION_TYPES = [
-    "Company", "SipDomain", "SipUser", "SipGroup", "SipQueue",
-    "Phone", "PhoneProfile", "DectBase", "DeployJob",
+    "Company",
+    "SipDomain",
+    "SipUser",
+    "SipGroup",
+    "SipQueue",
+    "Phone",
+    "PhoneProfile",
+    "DectBase",
+    "DeployJob",
 ]
 
 
@@ -111,6 +118,17 @@ def test_schema_keeps_every_name_of_the_contract(server_schema) -> None:  # type
 def test_every_business_object_implements_node(server_schema) -> None:  # type: ignore[no-untyped-def]
     node = server_schema.type_map["Node"]
     implementers = {t.name for t in server_schema.get_implementations(node).objects}
-    for name in ["Company", "SipDomain", "SipUser", "SipGroup", "SipQueue", "Phone",
-                 "PhoneModel", "PhoneTemplate", "DectBase", "PhoneProfile", "DeployJob"]:
+    for name in [
+        "Company",
+        "SipDomain",
+        "SipUser",
+        "SipGroup",
+        "SipQueue",
+        "Phone",
+        "PhoneModel",
+        "PhoneTemplate",
+        "DectBase",
+        "PhoneProfile",
+        "DeployJob",
+    ]:
         assert name in implementers, f"{name} does not implement Node"
