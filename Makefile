@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: serve test lint migrate schema install install-test clean migration migrations-squash
+.PHONY: serve test lint migrate schema install install-test clean migration migrations-squash assets
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,32 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-serve: $(VENV)/.installed
+# GraphiQL's browser files (and the Node tools some tests use) from the npm registry, at
+# the versions package-lock.json pins, then the served files copied into
+# app/static/graphiql/vendor/ (no package's own install scripts run). Re-run when the
+# lock file changes.
+NPM    ?= npm
+NODE   ?= node
+ASSETS := app/static/graphiql/vendor/versions.json
+
+$(ASSETS): package.json package-lock.json
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error && \
+		$(NODE) app/static/install-graphiql-assets.mjs; \
+	else \
+		echo "npm not found: GraphiQL will not be available (the API works)." \
+		     "Install Node.js 20 and npm, then run: make assets" >&2; \
+	fi
+
+assets: $(ASSETS)
+
+serve: $(VENV)/.installed $(ASSETS)
 	$(PY) -m app serve
 
 migrate: $(VENV)/.installed
 	$(PY) -m app migrate
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(ASSETS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test

@@ -10,14 +10,15 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from tortoise import Tortoise
 from tortoise.contrib.starlette import RegisterTortoise
 
 from app.core import metrics
 from app.core.auth import ensure_bootstrap_token
 from app.core.events import start_bus, stop_bus
-from app.core.graphql_view import GraphQLView
+from app.core.graphql_view import GRAPHIQL_DIR, GRAPHIQL_STATIC_URL, GraphQLView
 from app.db import tortoise_config
 from app.settings import get_settings
 
@@ -72,7 +73,10 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
-        body = b'{"errors":[{"message":"Request body too large.","extensions":{"code":"PAYLOAD_TOO_LARGE"}}]}'
+        body = (
+            b'{"errors":[{"message":"Request body too large.",'
+            b'"extensions":{"code":"PAYLOAD_TOO_LARGE"}}]}'
+        )
         await send(
             {
                 "type": "http.response.start",
@@ -147,6 +151,12 @@ def create_app() -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/provisioning/{key}/{filename}", provisioning),
+        # GraphiQL's page script and the files npm installed: served here, never a CDN.
+        Mount(
+            GRAPHIQL_STATIC_URL,
+            StaticFiles(directory=GRAPHIQL_DIR, check_dir=False),
+            name="graphiql-static",
+        ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)

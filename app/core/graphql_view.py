@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import ExecutionResult as GraphQLCoreResult
 from graphql import GraphQLError, VariableDefinitionNode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -46,6 +45,8 @@ GRAPHIQL_VENDOR_FILES = (
     "graphiql.min.js",
     "graphiql.min.css",
 )
+# The page's own files, shipped in the repository.
+GRAPHIQL_PAGE_FILES = ("index.html", "page.js", "page.css")
 
 # Everything the page loads comes from this server: nothing reaches out to a CDN.
 GRAPHIQL_CSP = "; ".join(
@@ -155,8 +156,9 @@ def _is_variable_error(error: GraphQLError) -> bool:
 
 
 def graphiql_assets_missing() -> list[str]:
-    vendor = GRAPHIQL_DIR / "vendor"
-    return [name for name in GRAPHIQL_VENDOR_FILES if not (vendor / name).is_file()]
+    """The page's files that are not there (a page without them would never load)."""
+    wanted = [f"vendor/{name}" for name in GRAPHIQL_VENDOR_FILES] + list(GRAPHIQL_PAGE_FILES)
+    return [name for name in wanted if not (GRAPHIQL_DIR / name).is_file()]
 
 
 def graphiql_page() -> tuple[str, int]:
@@ -350,10 +352,10 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
             raise HTTPException(400, "No GraphQL query found in the request.") from exc
 
     async def process_result(
-        self, request: Request, result: ExecutionResult | GraphQLCoreResult
+        self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        response = await super().process_result(request, result)  # type: ignore[arg-type]
-        if is_request_error(result):  # type: ignore[arg-type]
+        response = await super().process_result(request, result)
+        if is_request_error(result):
             state = request.state
             if getattr(state, "graphql_media_type", JSON) == GRAPHQL_RESPONSE_JSON:
                 # The spec: a request error has no data entry and a 4xx status. With
