@@ -88,8 +88,8 @@ def _serve() -> None:
     url = f"http://{settings.host}:{settings.port}/graphql"
     print(
         f"PhoneGraph on {url} (GraphiQL in a browser).\n"
-        "Get an admin token with:  .venv/bin/python -m app token create "
-        "--name me --role system-admin\n"
+        "Get an admin token with:  phonegraph token create --name me --role system-admin\n"
+        "(from a checkout: .venv/bin/python -m app token create ...)\n"
         "or start with PHONEGRAPH_BOOTSTRAP_TOKEN=<a secret of your choice>.",
         file=sys.stderr,
         flush=True,

@@ -23,8 +23,19 @@ class Mutation(CoreMutation, PbxMutation, DevicesMutation, ProfilesMutation, Dep
     pass
 
 
+class PhoneGraphSchema(strawberry.Schema):
+    """Strawberry's schema, without its logging of every error a client caused.
+
+    Internal errors are logged (with their traceback) where they are masked
+    (app/core/extensions.py); a client's NOT_FOUND or validation error is not news.
+    """
+
+    def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def, override]
+        return None
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return PhoneGraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=DeploySubscription,

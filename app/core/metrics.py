@@ -35,7 +35,7 @@ DEPLOY_JOBS = Gauge(
     registry=REGISTRY,
 )
 
-KNOWN_ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics", "/provisioning")
+KNOWN_ROUTES = ("/graphql", "/graphiql", "/healthz", "/readyz", "/metrics", "/provisioning")
 
 
 def route_label(path: str) -> str:

@@ -77,8 +77,20 @@ class PageArgs:
 
 
 def _encode(values: Sequence[Any]) -> str:
-    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    # Datetimes are tagged so they come back as datetimes: compared as text, an ISO
+    # string does not order like the stored value on every engine.
+    plain = [{"dt": v.isoformat()} if isinstance(v, datetime) else v for v in values]
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) != {"dt"} or not isinstance(value["dt"], str):
+            raise ValueError("bad cursor value")
+        return datetime.fromisoformat(value["dt"])
+    if isinstance(value, list):
+        raise ValueError("bad cursor value")
+    return value
 
 
 def _decode(cursor: str, size: int, arg: str) -> list[Any]:
@@ -88,7 +100,10 @@ def _decode(cursor: str, size: int, arg: str) -> list[Any]:
         raise BadRequestError(f"'{arg}' is not a cursor of this list.") from exc
     if not isinstance(values, list) or len(values) != size:
         raise BadRequestError(f"'{arg}' is not a cursor of this list.")
-    return values
+    try:
+        return [_restore(v) for v in values]
+    except ValueError as exc:
+        raise BadRequestError(f"'{arg}' is not a cursor of this list.") from exc
 
 
 def _check(args: PageArgs) -> tuple[int, bool]:
@@ -106,22 +121,16 @@ def _check(args: PageArgs) -> tuple[int, bool]:
     return (args.first if args.first is not None else DEFAULT_PAGE_SIZE), False
 
 
-def _coerce(value: Any, like: Any) -> Any:
-    if isinstance(like, datetime) and isinstance(value, str):
-        return datetime.fromisoformat(value)
-    return value
-
-
 def _keyset(
     keys: Sequence[OrderKey], names: Sequence[str], values: Sequence[Any], forward: bool
 ) -> Q:
     """Rows strictly after (``forward``) or before the row whose sort key is ``values``."""
     clauses = []
     for i, key in enumerate(keys):
-        eq = {names[j]: _coerce(values[j], keys[j].null_as) for j in range(i)}
+        eq = {names[j]: values[j] for j in range(i)}
         ascending = not key.descending
         op = "gt" if ascending == forward else "lt"
-        cond = {**eq, f"{names[i]}__{op}": _coerce(values[i], key.null_as)}
+        cond = {**eq, f"{names[i]}__{op}": values[i]}
         clauses.append(Q(**cond))
     out = clauses[0]
     for c in clauses[1:]:
@@ -207,8 +216,6 @@ def paginate_list(
 
 def _cmp(a: Sequence[Any], b: Sequence[Any]) -> int:
     for x, y in zip(a, b, strict=False):
-        x = x.isoformat() if isinstance(x, datetime) else x
-        y = y.isoformat() if isinstance(y, datetime) else y
         if x != y:
             return -1 if (x is None or (y is not None and x < y)) else 1
     return 0

@@ -80,3 +80,27 @@ async def test_page_size_out_of_range_is_refused(admin: GraphQLClient) -> None:
 async def test_first_and_last_together_are_refused(admin: GraphQLClient) -> None:
     body = await admin.execute(PAGE, {"first": 2, "last": 2})
     assert body["errors"][0]["message"] == "Pass either 'first' or 'last', not both."
+
+
+async def test_keyset_over_a_datetime_column_pages_forwards_and_backwards(
+    admin: GraphQLClient,
+) -> None:
+    """Cursors carry datetimes as datetimes: the page after a cursor is the next rows
+    on every engine (an ISO string compared as text is not)."""
+    from app.core.models import Company
+    from app.core.pagination import OrderKey, PageArgs, paginate
+
+    await _seed(admin)
+    order = [OrderKey("created_at", descending=True)]
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await paginate(Company.all(), PageArgs(first=2, after=after), order, lambda c: c.name)
+        seen += page.nodes
+        if not page.page_info.has_next_page:
+            break
+        after = page.page_info.end_cursor
+    assert seen == NAMES  # seeded from G to A: newest first is A..G
+    # `after` is the cursor of F (the last page, [G], has no next page).
+    back = await paginate(Company.all(), PageArgs(last=2, before=after), order, lambda c: c.name)
+    assert back.nodes == ["Company D", "Company E"]

@@ -1,0 +1,187 @@
+"""DataLoaders of the hosted PBX: each nested list is loaded for all parents of a level
+in one or two queries, always through the caller's scope."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+from tortoise.models import Model
+
+from app.core.context import Info, loaders_of, viewer_of
+from app.core.scope import visible
+from app.devices.models import Phone, PhoneLine
+from app.pbx import models
+from app.pbx.filters import UserQuery
+from app.profiles.models import PhoneProfile
+
+M = TypeVar("M", bound=Model)
+
+
+def _grouped(
+    keys: list[int], rows: Iterable[M], parent: Callable[[M], int]
+) -> list[list[M]]:
+    groups: dict[int, list[M]] = defaultdict(list)
+    for row in rows:
+        groups[parent(row)].append(row)
+    return [groups.get(k, []) for k in keys]
+
+
+def _loader(
+    info: Info, key: Hashable, load: Callable[[list[int]], Awaitable[list[list[Any]]]]
+) -> DataLoader[int, list[Any]]:
+    return loaders_of(info).get(("pbx", key), load)
+
+
+def company_domains(info: Info) -> DataLoader[int, list[models.SipDomain]]:
+    """Visible domains of each company, by name."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[models.SipDomain]]:
+        rows = await visible(models.SipDomain, viewer).filter(company_id__in=keys)
+        rows.sort(key=lambda r: (r.name, r.id))
+        return _grouped(keys, rows, lambda r: r.company_id)  # type: ignore[attr-defined]
+
+    return _loader(info, "company_domains", load)
+
+
+def domain_users(info: Info, query: UserQuery) -> DataLoader[int, list[models.SipUser]]:
+    """Visible users of each domain matching ``query``, in its order."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[models.SipUser]]:
+        qs = query.apply(visible(models.SipUser, viewer).filter(domain_id__in=keys))
+        rows = list(await qs)
+        rows.sort(key=query.sort_key)
+        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
+
+    return _loader(info, ("domain_users", query), load)
+
+
+def domain_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:
+    """Visible groups of each domain, by group name."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[models.SipGroup]]:
+        rows = await visible(models.SipGroup, viewer).filter(domain_id__in=keys)
+        rows.sort(key=lambda r: (r.group_name, r.id))
+        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
+
+    return _loader(info, "domain_groups", load)
+
+
+def domain_queues(info: Info) -> DataLoader[int, list[models.SipQueue]]:
+    """Visible queues of each domain, by queue name."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[models.SipQueue]]:
+        rows = await visible(models.SipQueue, viewer).filter(domain_id__in=keys)
+        rows.sort(key=lambda r: (r.queue_name, r.id))
+        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
+
+    return _loader(info, "domain_queues", load)
+
+
+def domain_trusted_networks(info: Info) -> DataLoader[int, list[models.TrustedNetwork]]:
+    """Visible trusted networks of each domain, oldest first."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[models.TrustedNetwork]]:
+        qs = visible(models.TrustedNetwork, viewer).filter(domain_id__in=keys)
+        rows = await qs.order_by("id")
+        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
+
+    return _loader(info, "domain_trusted_networks", load)
+
+
+def group_members(info: Info) -> DataLoader[int, list[models.SipUser]]:
+    """Visible member users of each group, by username."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[models.SipUser]]:
+        pairs = await models.SipGroupMember.filter(group_id__in=keys).values_list(
+            "group_id", "user_id"
+        )
+        users = {
+            u.id: u
+            for u in await visible(models.SipUser, viewer).filter(
+                id__in=list({user_id for _, user_id in pairs})
+            )
+        }
+        groups: dict[int, list[models.SipUser]] = defaultdict(list)
+        for group_id, user_id in pairs:
+            if user_id in users:
+                groups[group_id].append(users[user_id])
+        for members in groups.values():
+            members.sort(key=lambda u: (u.username, u.id))
+        return [groups.get(k, []) for k in keys]
+
+    return _loader(info, "group_members", load)
+
+
+def user_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:
+    """Visible groups each user belongs to, by group name."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[models.SipGroup]]:
+        pairs = await models.SipGroupMember.filter(user_id__in=keys).values_list(
+            "user_id", "group_id"
+        )
+        found = {
+            g.id: g
+            for g in await visible(models.SipGroup, viewer).filter(
+                id__in=list({group_id for _, group_id in pairs})
+            )
+        }
+        out: dict[int, list[models.SipGroup]] = defaultdict(list)
+        for user_id, group_id in pairs:
+            if group_id in found:
+                out[user_id].append(found[group_id])
+        for groups in out.values():
+            groups.sort(key=lambda g: (g.group_name, g.id))
+        return [out.get(k, []) for k in keys]
+
+    return _loader(info, "user_groups", load)
+
+
+def queue_members(info: Info) -> DataLoader[int, list[models.SipQueueMember]]:
+    """Members of each queue in ring order (lowest ringOrder first)."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[models.SipQueueMember]]:
+        rows = await visible(models.SipQueueMember, viewer).filter(queue_id__in=keys).order_by(
+            "ring_order", "id"
+        )
+        return _grouped(keys, rows, lambda r: r.queue_id)  # type: ignore[attr-defined]
+
+    return _loader(info, "queue_members", load)
+
+
+def user_phones(info: Info) -> DataLoader[int, list[Phone]]:
+    """Visible phones with a line assigned to each user, by MAC."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[Phone]]:
+        pairs = await PhoneLine.filter(sip_user_id__in=keys).values_list("sip_user_id", "phone_id")
+        phone_ids = list({phone_id for _, phone_id in pairs})
+        phones = {p.id: p for p in await visible(Phone, viewer).filter(id__in=phone_ids)}
+        out: dict[int, dict[int, Phone]] = defaultdict(dict)
+        for user_id, phone_id in pairs:
+            if phone_id in phones:
+                out[user_id][phone_id] = phones[phone_id]
+        return [sorted(out[k].values(), key=lambda p: p.mac) if k in out else [] for k in keys]
+
+    return _loader(info, "user_phones", load)
+
+
+def user_profiles(info: Info) -> DataLoader[int, list[PhoneProfile]]:
+    """Visible phone profiles each user owns, by name."""
+    viewer = viewer_of(info)
+
+    async def load(keys: list[int]) -> list[list[PhoneProfile]]:
+        rows = await visible(PhoneProfile, viewer).filter(owner_id__in=keys).order_by("name", "id")
+        return _grouped(keys, rows, lambda r: r.owner_id)  # type: ignore[attr-defined]
+
+    return _loader(info, "user_profiles", load)
