@@ -19,6 +19,19 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise SystemExit(f"{name} must be greater than zero, got {raw!r}")
+    return value
+
+
 def _str(name: str, default: str | None = None) -> str | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -35,11 +48,21 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str = "sqlite://data/phonegraph.sqlite3"
     redis_url: str | None = None
+    # Installations sharing one Redis must use different channels (pub/sub channels are
+    # shared across Redis database numbers).
+    redis_channel: str = "phonegraph:events"
     bootstrap_token: str | None = None
     ftp_url: str | None = None
     secret_key: str | None = None
     deploy_concurrency: int = 32
     phone_timeout: float = 120.0
+    # CONTRACT §5 step 4: how long a phone that never missed an OPTIONS is given before
+    # the wait ends, and how often OPTIONS are sent (small in tests).
+    restart_grace: float = 10.0
+    options_interval: float = 1.0
+    # How often a server process marks its running deploy jobs alive; a RUNNING job
+    # silent for three of these was left behind by a dead process.
+    deploy_heartbeat: float = 5.0
     # Abuse limits (not in the contract's table, but configurable the same way).
     max_query_depth: int = 12
     max_aliases: int = 30
@@ -82,11 +105,15 @@ def load_settings() -> Settings:
         database_url=_str("PHONEGRAPH_DATABASE_URL", f"sqlite://{data_dir}/phonegraph.sqlite3")
         or "",
         redis_url=_str("PHONEGRAPH_REDIS_URL"),
+        redis_channel=_str("PHONEGRAPH_REDIS_CHANNEL", "phonegraph:events") or "phonegraph:events",
         bootstrap_token=_str("PHONEGRAPH_BOOTSTRAP_TOKEN"),
         ftp_url=_str("PHONEGRAPH_FTP_URL"),
         secret_key=_str("PHONEGRAPH_SECRET_KEY"),
         deploy_concurrency=max(1, _int("PHONEGRAPH_DEPLOY_CONCURRENCY", 32)),
         phone_timeout=float(_int("PHONEGRAPH_PHONE_TIMEOUT", 120)),
+        restart_grace=_float("PHONEGRAPH_RESTART_GRACE", 10.0),
+        options_interval=_float("PHONEGRAPH_OPTIONS_INTERVAL", 1.0),
+        deploy_heartbeat=_float("PHONEGRAPH_DEPLOY_HEARTBEAT", 5.0),
         max_query_depth=_int("PHONEGRAPH_MAX_QUERY_DEPTH", 12),
         max_aliases=_int("PHONEGRAPH_MAX_ALIASES", 30),
         max_tokens=_int("PHONEGRAPH_MAX_TOKENS", 5000),

@@ -136,7 +136,7 @@ def create_app() -> Starlette:
         async with RegisterTortoise(app, config=tortoise_config()):
             if settings.bootstrap_token:
                 await ensure_bootstrap_token(settings.bootstrap_token)
-            await start_bus(settings.redis_url)
+            await start_bus(settings.redis_url, settings.redis_channel)
             await start_runner()
             try:
                 yield

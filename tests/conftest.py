@@ -88,16 +88,25 @@ async def _reset_pg(url: str) -> None:
         await conn.close()
 
 
+# The catalogue (phone models and built-in templates) is data the migrations ship:
+# kept between tests, while every other row goes.
+KEPT_TABLES = ("aerich", "phone_model", "phone_template")
+
+
 async def _truncate_pg(url: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     try:
         tables = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename <> 'aerich'"
+            "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+            "AND NOT (tablename = ANY($1::text[]))",
+            list(KEPT_TABLES),
         )
         names = ", ".join(f'"{t["tablename"]}"' for t in tables)
-        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        async with conn.transaction():
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            await conn.execute("DELETE FROM phone_template WHERE is_custom")
     finally:
         await conn.close()
 
@@ -339,3 +348,16 @@ def count_queries() -> Iterator[QueryCounter]:
     finally:
         logger.removeHandler(counter)
         logger.setLevel(old_level)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop SQLite worker threads still open at the end (a connection opened from a test's
+    own context outlives the server that closed its own); the interpreter would otherwise
+    wait for those non-daemon threads forever."""
+    import gc
+
+    import aiosqlite
+
+    for obj in gc.get_objects():
+        if isinstance(obj, aiosqlite.Connection) and getattr(obj, "_running", False):
+            obj.stop()

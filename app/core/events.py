@@ -15,7 +15,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "phonegraph:events"
+DEFAULT_CHANNEL = "phonegraph:events"
 
 
 class EventBus:
@@ -58,9 +58,10 @@ class EventBus:
 class RedisEventBus(EventBus):
     """Publishes through Redis; a listener task delivers every message locally."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str = DEFAULT_CHANNEL) -> None:
         super().__init__()
         self._url = url
+        self._channel = channel
         self._redis: Any = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -81,13 +82,13 @@ class RedisEventBus(EventBus):
             await self._redis.aclose()
 
     async def publish(self, event: dict[str, Any]) -> None:
-        await self._redis.publish(CHANNEL, json.dumps(event))
+        await self._redis.publish(self._channel, json.dumps(event))
 
     async def _listen(self) -> None:
         while True:
             try:
                 pubsub = self._redis.pubsub()
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self._channel)
                 self._ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -95,7 +96,7 @@ class RedisEventBus(EventBus):
                     try:
                         self._deliver(json.loads(message["data"]))
                     except (ValueError, TypeError):
-                        log.warning("ignoring a malformed event on %s", CHANNEL)
+                        log.warning("ignoring a malformed event on %s", self._channel)
             except asyncio.CancelledError:
                 raise
             except Exception:  # connection lost: retry, subscribers keep their queues
@@ -113,10 +114,10 @@ def get_bus() -> EventBus:
     return _bus
 
 
-async def start_bus(redis_url: str | None) -> EventBus:
+async def start_bus(redis_url: str | None, channel: str = DEFAULT_CHANNEL) -> EventBus:
     """Install and start the bus the settings ask for."""
     global _bus
-    _bus = RedisEventBus(redis_url) if redis_url else EventBus()
+    _bus = RedisEventBus(redis_url, channel) if redis_url else EventBus()
     await _bus.start()
     return _bus
 

@@ -79,8 +79,17 @@ class PageArgs:
 def _encode(values: Sequence[Any]) -> str:
     # Datetimes are tagged so they come back as datetimes: compared as text, an ISO
     # string does not order like the stored value on every engine.
-    plain = [{"dt": v.isoformat()} if isinstance(v, datetime) else v for v in values]
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
+    return base64.urlsafe_b64encode(
+        json.dumps([_plain(v) for v in values], separators=(",", ":")).encode()
+    ).decode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"dt": value.isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _restore(value: Any) -> Any:
@@ -88,8 +97,8 @@ def _restore(value: Any) -> Any:
         if set(value) != {"dt"} or not isinstance(value["dt"], str):
             raise ValueError("bad cursor value")
         return datetime.fromisoformat(value["dt"])
-    if isinstance(value, list):
-        raise ValueError("bad cursor value")
+    if isinstance(value, list):  # composite keys of in-memory lists
+        return [_restore(v) for v in value]
     return value
 
 

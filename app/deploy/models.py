@@ -45,7 +45,9 @@ class DeployJob(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(DeployJobKind, max_length=16)
     status = fields.CharEnumField(DeployJobStatus, max_length=12, default=DeployJobStatus.QUEUED)
-    phone = fields.ForeignKeyField("models.Phone", related_name="deploy_jobs", on_delete=fields.CASCADE)
+    phone = fields.ForeignKeyField(
+        "models.Phone", related_name="deploy_jobs", on_delete=fields.CASCADE
+    )
     profile = fields.ForeignKeyField(
         "models.PhoneProfile", related_name="deploy_jobs", null=True, on_delete=fields.SET_NULL
     )
@@ -57,6 +59,14 @@ class DeployJob(Model):
     restart = fields.TextField(null=True)
     error = fields.TextField(null=True)
     cancel_requested = fields.BooleanField(default=False)
+    # The per-phone lock: set to the phone's id while the job runs, NULL otherwise. Its
+    # unique index lets the database itself refuse a second running job for one phone,
+    # whichever server process tries to claim it.
+    running_phone_id = fields.IntField(null=True, unique=True)
+    # Which server process runs the job, and when it last said it was alive: a RUNNING
+    # job whose heartbeat is stale was left behind by a dead process.
+    runner_id = fields.CharField(max_length=64, null=True)
+    heartbeat_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
@@ -69,7 +79,9 @@ class DeployJob(Model):
 
 class DeployEvent(Model):
     id = fields.IntField(primary_key=True)
-    job = fields.ForeignKeyField("models.DeployJob", related_name="events", on_delete=fields.CASCADE)
+    job = fields.ForeignKeyField(
+        "models.DeployJob", related_name="events", on_delete=fields.CASCADE
+    )
     step = fields.CharEnumField(DeployStep, max_length=20)
     message = fields.TextField(null=True)
     at = fields.DatetimeField()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from app.core.context import Info, viewer_of
+from app.core.errors import BadRequestError
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
+from app.core.scalars import normalize_mac
 from app.core.scope import visible
 from app.deploy import models
-from app.deploy.types import DeployJob
+from app.deploy.types import DeployJob, DeployJobFilter
+
+NEWEST_FIRST = [OrderKey("id", descending=True)]
 
 
 async def phone_deploy_jobs(
@@ -14,6 +18,31 @@ async def phone_deploy_jobs(
 ) -> Connection[DeployJob]:
     """A phone's jobs, newest first."""
     qs = visible(models.DeployJob, viewer_of(info)).filter(phone_id=phone_id)
+    return await paginate(qs, PageArgs(first, after), NEWEST_FIRST, DeployJob.from_model)
+
+
+async def deploy_jobs(
+    info: Info,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    filter: DeployJobFilter | None = None,
+) -> Connection[DeployJob]:
+    """Jobs the caller may see, newest first."""
+    qs = visible(models.DeployJob, viewer_of(info))
+    if filter is not None:
+        if filter.mac is not None:
+            try:
+                mac = normalize_mac(filter.mac)
+            except ValueError as exc:
+                raise BadRequestError(str(exc)) from None
+            qs = qs.filter(phone__mac=mac)
+        if filter.status is not None:
+            qs = qs.filter(status=models.DeployJobStatus(filter.status))
+        if filter.kind is not None:
+            qs = qs.filter(kind=models.DeployJobKind(filter.kind))
     return await paginate(
-        qs, PageArgs(first, after), [OrderKey("id", descending=True)], DeployJob.from_model
+        qs, PageArgs(first, after, last, before), NEWEST_FIRST, DeployJob.from_model
     )

@@ -1,22 +1,204 @@
-"""GraphQL types of deploy jobs (to be completed by the deploy issue)."""
+"""GraphQL types of deploy jobs and their events."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
 import strawberry
 
+from app.core.context import Info, loaders_of, viewer_of
+from app.core.errors import UserError
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
+from app.core.pagination import Connection, OrderKey, PageArgs, paginate
+from app.core.scalars import MacAddress
+from app.core.scope import visible
 from app.deploy import models
 
+if TYPE_CHECKING:
+    from app.devices.types import Phone
+    from app.profiles.types import PhoneProfile
 
-@strawberry.type(description="A durable job working on one phone.")
+DeployJobKind = strawberry.enum(
+    models.DeployJobKind,
+    description="What a job does: PROFILE_DEPLOY uploads a profile's cnfXml, REPROVISION "
+    "the phone's rendered template, REBOOT only restarts the phone.",
+)
+DeployJobStatus = strawberry.enum(
+    models.DeployJobStatus,
+    description="Where a job stands. QUEUED and RUNNING are the only unfinished states. "
+    "INTERRUPTED: the server process running it stopped; the steps done stay done.",
+)
+DeployStep = strawberry.enum(
+    models.DeployStep,
+    description="One step of a job (CONTRACT §5), in the order they happen. SUCCEEDED, "
+    "FAILED, CANCELLED and INTERRUPTED are final.",
+)
+
+FINAL_STEPS = frozenset(
+    {
+        models.DeployStep.SUCCEEDED,
+        models.DeployStep.FAILED,
+        models.DeployStep.CANCELLED,
+        models.DeployStep.INTERRUPTED,
+    }
+)
+
+
+@strawberry.type(
+    description="A durable job working on one phone. Jobs of one phone run one at a time, "
+    "in the order they were asked for: a request made while another job of the phone is "
+    "unfinished waits (QUEUED) behind it."
+)
 class DeployJob(Node):
     id: strawberry.ID
+    kind: DeployJobKind
+    status: DeployJobStatus
+    restart: str | None = strawberry.field(
+        description='"ok" once the phone is back, or the error message of the step that failed.'
+    )
+    error: str | None = strawberry.field(description="The failure message, when it failed.")
+    cancel_requested: bool = strawberry.field(
+        description="Cancelling was asked for while it ran; it stops before its next step."
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
     row: strawberry.Private[models.DeployJob]
 
     @classmethod
     def from_model(cls, row: models.DeployJob) -> DeployJob:
-        return cls(id=strawberry.ID(to_global_id("DeployJob", row.id)), row=row)
+        return cls(
+            id=strawberry.ID(to_global_id("DeployJob", row.id)),
+            kind=models.DeployJobKind(row.kind),
+            status=models.DeployJobStatus(row.status),
+            restart=row.restart,
+            error=row.error,
+            cancel_requested=row.cancel_requested,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            row=row,
+        )
+
+    @strawberry.field(description="The phone the job works on.")
+    async def phone(self, info: Info) -> Annotated[Phone, strawberry.lazy("app.devices.types")]:
+        from app.devices.models import Phone as PhoneRow
+        from app.devices.types import Phone as PhoneType
+
+        # A job the caller may see shows its phone (a hot-desking user's job, too).
+        row = await loaders_of(info).one(PhoneRow, self.row.phone_id)  # type: ignore[attr-defined]
+        return PhoneType.from_model(row)
+
+    @strawberry.field(description="The profile deployed (PROFILE_DEPLOY jobs), if visible.")
+    async def profile(
+        self, info: Info
+    ) -> Annotated[PhoneProfile, strawberry.lazy("app.profiles.types")] | None:
+        from app.devices.loaders import visible_one
+        from app.profiles.models import PhoneProfile as ProfileRow
+        from app.profiles.types import PhoneProfile as ProfileType
+
+        row = await visible_one(info, ProfileRow, self.row.profile_id)  # type: ignore[attr-defined]
+        return ProfileType.from_model(row) if row else None
+
+    @strawberry.field(description="The MAC address of the phone.")
+    async def mac(self, info: Info) -> MacAddress:
+        from app.core.scalars import format_mac
+        from app.devices.models import Phone as PhoneRow
+
+        row = await loaders_of(info).one(PhoneRow, self.row.phone_id)  # type: ignore[attr-defined]
+        return MacAddress(format_mac(row.mac))
+
+    @strawberry.field(description="Who asked for the job (the API token's name).")
+    def requested_by(self) -> str | None:
+        return self.row.requested_by
+
+    @strawberry.field(description="Every event of the job so far, oldest first.")
+    async def events(self, info: Info) -> list[DeployEvent]:
+        rows = await loaders_of(info).children(models.DeployEvent, "job_id").load(self.row.id)
+        return [DeployEvent.from_model(r) for r in rows]
 
 
 register_node("DeployJob", models.DeployJob, DeployJob.from_model)
+
+
+@strawberry.type(description="One step of a deploy job, as it happened.")
+class DeployEvent:
+    step: DeployStep
+    message: str | None = strawberry.field(
+        description="What happened: the failure message on FAILED, details on other steps."
+    )
+    at: datetime
+    job_id: strawberry.Private[int]
+    event_id: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, row: models.DeployEvent) -> DeployEvent:
+        return cls(
+            step=models.DeployStep(row.step),
+            message=row.message,
+            at=row.at,
+            job_id=row.job_id,  # type: ignore[attr-defined]
+            event_id=row.id,
+        )
+
+    @classmethod
+    def from_bus(cls, event: dict[str, Any]) -> DeployEvent:
+        """From an event bus message (``app.deploy.pipeline.bus_message``)."""
+        return cls(
+            step=models.DeployStep(event["step"]),
+            message=event.get("message"),
+            at=datetime.fromisoformat(event["at"]),
+            job_id=int(event["job_id"]),
+            event_id=int(event["id"]),
+        )
+
+    @strawberry.field(description="The job this event belongs to.")
+    async def job(self, info: Info) -> DeployJob:
+        row = await loaders_of(info).one(models.DeployJob, self.job_id)
+        return DeployJob.from_model(row)
+
+    @strawberry.field(description="Whether this is the job's last event.")
+    def is_final(self) -> bool:
+        return self.step in FINAL_STEPS
+
+
+@strawberry.input(description="Which deploy jobs to list (all conditions must hold).")
+class DeployJobFilter:
+    mac: MacAddress | None = None
+    status: DeployJobStatus | None = None
+    kind: DeployJobKind | None = None
+
+
+@strawberry.type
+class DeployJobPayload:
+    job: DeployJob | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PhoneProfileDeployPayload:
+    job: DeployJob | None = None
+    phone_profile: Annotated[PhoneProfile, strawberry.lazy("app.profiles.types")] | None = None
+    phone: Annotated[Phone, strawberry.lazy("app.devices.types")] | None = None
+    restart: str | None = strawberry.field(
+        default=None,
+        description='Set when wait: true — "ok" or the error message (null if the job was '
+        "cancelled or interrupted, see job.status).",
+    )
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="The jobs made by one bulk request, one per phone.")
+class BulkDeployPayload:
+    job_count: int = strawberry.field(default=0, description="How many jobs were queued.")
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    job_ids: strawberry.Private[list[int]] = strawberry.field(default_factory=list)
+
+    @strawberry.field(description="The jobs queued, in the order they were queued.")
+    async def jobs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[DeployJob]:
+        qs = visible(models.DeployJob, viewer_of(info)).filter(id__in=self.job_ids)
+        return await paginate(qs, PageArgs(first, after), [OrderKey("id")], DeployJob.from_model)

@@ -175,7 +175,9 @@ class DectBase(TimestampedModel):
 
 class DectMember(Model):
     id = fields.IntField(primary_key=True)
-    base = fields.ForeignKeyField("models.DectBase", related_name="members", on_delete=fields.CASCADE)
+    base = fields.ForeignKeyField(
+        "models.DectBase", related_name="members", on_delete=fields.CASCADE
+    )
     extension_number = fields.CharField(max_length=64)
     handset_index = fields.IntField(null=True)
     ipui = fields.CharField(max_length=32, null=True)

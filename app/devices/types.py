@@ -1,19 +1,185 @@
-"""GraphQL types of devices (to be completed by the devices issue)."""
+"""GraphQL types of devices: phones and their lines, models, templates, DECT bases."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
 import strawberry
 
+from app.core.context import Info
+from app.core.errors import UserError
 from app.core.ids import to_global_id
+from app.core.models import Company as CompanyRow
 from app.core.node import Node, register_node
+from app.core.pagination import Connection, OrderDirection
 from app.core.scalars import MacAddress, format_mac
-from app.devices import models
+from app.core.types import Company
+from app.devices import loaders, models
+from app.devices.catalogue import config_filename
+
+if TYPE_CHECKING:
+    from app.deploy.types import DeployJob
+    from app.pbx.types import SipUser
+    from app.profiles.types import PhoneProfile
+
+# The storage enums double as the GraphQL enums, so rows' values are returned as they are.
+PhoneStatus = strawberry.enum(
+    models.PhoneStatus,
+    description="Where a phone stands in auto-provisioning: PENDING phones asked for a "
+    "config and wait for approval; only ACTIVE phones are served one; REJECTED phones "
+    "are refused.",
+)
+SoftwareType = strawberry.enum(models.SoftwareType, description="The protocol a phone runs.")
+DectLanguage = strawberry.enum(models.DectLanguage, description="Display language of a DECT base.")
+ProvisioningInterface = strawberry.enum(
+    models.ProvisioningInterface,
+    description="The address a DECT base is given (QR code / auto-provisioning) to reach "
+    "the server.",
+)
+Transport = strawberry.enum(models.Transport, description="SIP transport protocol.")
 
 
-@strawberry.input(description="Which phones to list.")
-class PhoneFilter:
-    company_id: strawberry.ID | None = None
-    search: str | None = None
+def _sip_user_type() -> type:
+    from app.pbx.types import SipUser as SipUserType
+
+    return SipUserType
+
+
+# ---------------------------------------------------------------- phone models
+
+
+@strawberry.type(description="A phone or DECT base model of the catalogue.")
+class PhoneModel(Node):
+    id: strawberry.ID
+    vendor: str = strawberry.field(
+        description='"Cisco", "Yealink", "Snom", "Polycom", "Grandstream", "Gigaset", ...'
+    )
+    name: str = strawberry.field(
+        description='The vendor\'s model number as printed: "8845", "T46U", "D785", "N870".'
+    )
+    line_count: int = strawberry.field(description="Lines (SIP accounts) the model has.")
+    is_dect: bool = strawberry.field(description="A DECT base station rather than a desk phone.")
+    software_types: list[SoftwareType]
+    config_filename_pattern: str = strawberry.field(
+        description="Name of the config file the model fetches: {MAC} stands for the 12 "
+        "upper-case hex digits of its MAC, {mac} for the lower-case ones "
+        '(e.g. "SEP{MAC}.cnf.xml", "{mac}.cfg").'
+    )
+    row: strawberry.Private[models.PhoneModel]
+
+    @classmethod
+    def from_model(cls, row: models.PhoneModel) -> PhoneModel:
+        return cls(
+            id=strawberry.ID(to_global_id("PhoneModel", row.id)),
+            vendor=row.vendor,
+            name=row.name,
+            line_count=row.line_count,
+            is_dect=row.is_dect,
+            software_types=[models.SoftwareType(s) for s in row.software_types],
+            config_filename_pattern=row.config_filename_pattern,
+            row=row,
+        )
+
+
+register_node("PhoneModel", models.PhoneModel, PhoneModel.from_model)
+
+
+@strawberry.input(description="Which catalogue models to list.")
+class PhoneModelFilter:
+    vendor: str | None = strawberry.field(default=None, description="Vendor, any case.")
+    is_dect: bool | None = None
+
+
+# ---------------------------------------------------------------- templates
+
+
+@strawberry.type(
+    description="A config file template (Jinja2, rendered in a sandbox for each phone). "
+    "Context: phone (mac, mac_colon, mac_lower, name, timezone, language, codecs, "
+    "can_hotdesk, can_forward, ip_address, http_port, sip_port, web_username, "
+    "web_password, model), lines (port, auth_name, auth_secret, domain, user with "
+    "username, display_name, extension, email), company (name), sip_domain (name, "
+    "display_name; the domain of the first assigned line). DECT bases get base, "
+    "members (extension, handset_index, ipui, user) and company."
+)
+class PhoneTemplate(Node):
+    id: strawberry.ID
+    filename: str = strawberry.field(
+        description="Letters, digits, '.', '_', '-' only; not starting with '.'."
+    )
+    content: str
+    is_custom: bool = strawberry.field(
+        description="False for the templates shipped with the server (read-only; copy one "
+        "under a new name to change it)."
+    )
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[models.PhoneTemplate]
+
+    @classmethod
+    def from_model(cls, row: models.PhoneTemplate) -> PhoneTemplate:
+        return cls(
+            id=strawberry.ID(to_global_id("PhoneTemplate", row.id)),
+            filename=row.filename,
+            content=row.content,
+            is_custom=row.is_custom,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @strawberry.field(description="The model this template is for; null: any model.")
+    async def model(self, info: Info) -> PhoneModel | None:
+        row = await loaders.visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        return PhoneModel.from_model(row) if row else None
+
+
+register_node("PhoneTemplate", models.PhoneTemplate, PhoneTemplate.from_model)
+
+
+@strawberry.input(description="A template's fields (partial on update).")
+class PhoneTemplateInput:
+    filename: str | None = strawberry.UNSET
+    content: str | None = strawberry.UNSET
+    model_id: strawberry.ID | None = strawberry.UNSET
+
+
+# ---------------------------------------------------------------- phones
+
+
+@strawberry.type(description="One line (port) of a phone.")
+class PhoneLine:
+    port: int
+    auth_name: str = strawberry.field(
+        description="SIP authentication name of this line (its secret is never readable)."
+    )
+    has_auth_secret: bool
+    row: strawberry.Private[models.PhoneLine]
+
+    @classmethod
+    def from_model(cls, row: models.PhoneLine, mac: str) -> PhoneLine:
+        return cls(
+            port=row.port,
+            auth_name=line_auth_name(mac, row.port),
+            has_auth_secret=row.auth_secret_enc is not None,
+            row=row,
+        )
+
+    @strawberry.field(description="The SIP user on this line; null: free.")
+    async def sip_user(
+        self, info: Info
+    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
+        from app.pbx.models import SipUser as SipUserRow
+
+        row = await loaders.visible_one(info, SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
+        return _sip_user_type().from_model(row) if row else None  # type: ignore[attr-defined]
+
+
+def line_auth_name(mac: str, port: int) -> str:
+    """The SIP auth name of a phone's line: its MAC and port, unique server-wide."""
+    return f"{mac}-{port}"
 
 
 @strawberry.type(description="A desk phone.")
@@ -21,6 +187,28 @@ class Phone(Node):
     id: strawberry.ID
     mac: MacAddress
     name: str | None
+    status: PhoneStatus
+    ip_address: str | None = strawberry.field(
+        description="Where the server reaches the phone: HTTP for Cisco pushes, SIP (UDP) "
+        "for NOTIFY/OPTIONS."
+    )
+    http_port: int
+    sip_port: int
+    timezone: str | None
+    language: str | None
+    codecs: list[str]
+    can_hotdesk: bool
+    can_forward: bool
+    web_username: str | None
+    has_web_password: bool
+    last_provisioned_at: datetime | None = strawberry.field(
+        description="When the phone last fetched its config from the provisioning endpoint."
+    )
+    last_seen_ip: str | None = strawberry.field(
+        description="The address the phone last fetched its config from."
+    )
+    created_at: datetime
+    updated_at: datetime
     row: strawberry.Private[models.Phone]
 
     @classmethod
@@ -29,8 +217,338 @@ class Phone(Node):
             id=strawberry.ID(to_global_id("Phone", row.id)),
             mac=MacAddress(format_mac(row.mac)),
             name=row.name,
+            status=models.PhoneStatus(row.status),
+            ip_address=row.ip_address,
+            http_port=row.http_port,
+            sip_port=row.sip_port,
+            timezone=row.timezone,
+            language=row.language,
+            codecs=list(row.codecs or []),
+            can_hotdesk=row.can_hotdesk,
+            can_forward=row.can_forward,
+            web_username=row.web_username,
+            has_web_password=row.web_password_enc is not None,
+            last_provisioned_at=row.last_provisioned_at,
+            last_seen_ip=row.last_seen_ip,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
             row=row,
         )
 
+    @strawberry.field
+    async def company(self, info: Info) -> Company | None:
+        row = await loaders.visible_one(info, CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
+        return Company.from_model(row) if row else None
+
+    @strawberry.field
+    async def model(self, info: Info) -> PhoneModel | None:
+        row = await loaders.visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        return PhoneModel.from_model(row) if row else None
+
+    @strawberry.field(description="The template its config is rendered from.")
+    async def template(self, info: Info) -> PhoneTemplate | None:
+        row = await loaders.visible_one(info, models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
+        return PhoneTemplate.from_model(row) if row else None
+
+    @strawberry.field(
+        description="Name of the config file this phone fetches (from its model); null "
+        "without a model."
+    )
+    async def config_filename(self, info: Info) -> str | None:
+        row = await loaders.visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        return config_filename(row.config_filename_pattern, self.row.mac) if row else None
+
+    @strawberry.field(
+        description="Its lines, by port: as many as its model has (1 without a model)."
+    )
+    async def lines(self, info: Info) -> list[PhoneLine]:
+        rows = await loaders.phone_lines(info, self.row.id)
+        return [PhoneLine.from_model(r, self.row.mac) for r in rows]
+
+    @strawberry.field(description="The SIP user on line 1.")
+    async def assignee(
+        self, info: Info
+    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
+        from app.pbx.models import SipUser as SipUserRow
+
+        rows = await loaders.phone_lines(info, self.row.id)
+        first = next((r for r in rows if r.port == 1), None)
+        if first is None:
+            return None
+        row = await loaders.visible_one(
+            info, SipUserRow, first.sip_user_id, "assignee"  # type: ignore[attr-defined]
+        )
+        return _sip_user_type().from_model(row) if row else None  # type: ignore[attr-defined]
+
+    @strawberry.field(description="The Extension Mobility profile last deployed to it.")
+    async def active_profile(
+        self, info: Info
+    ) -> Annotated[PhoneProfile, strawberry.lazy("app.profiles.types")] | None:
+        from app.profiles.models import PhoneProfile as ProfileRow
+        from app.profiles.types import PhoneProfile as ProfileType
+
+        row = await loaders.visible_one(info, ProfileRow, self.row.active_profile_id)  # type: ignore[attr-defined]
+        return ProfileType.from_model(row) if row else None
+
+    @strawberry.field(description="Deploy jobs of this phone, newest first.")
+    async def deploy_jobs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[DeployJob, strawberry.lazy("app.deploy.types")]]:
+        from app.deploy.queries import phone_deploy_jobs
+
+        return await phone_deploy_jobs(info, self.row.id, first=first, after=after)
+
 
 register_node("Phone", models.Phone, Phone.from_model)
+
+
+@strawberry.input(description="Which phones to list.")
+class PhoneFilter:
+    company_id: strawberry.ID | None = None
+    status: PhoneStatus | None = None
+    vendor: str | None = strawberry.field(default=None, description="Model vendor, any case.")
+    model: str | None = strawberry.field(default=None, description='Model name, e.g. "8845".')
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name (any case) or of the MAC (any form)."
+    )
+
+
+@strawberry.enum(description="What phones are sorted by.")
+class PhoneOrderField(Enum):
+    MAC = "MAC"
+    NAME = "NAME"
+    CREATED_AT = "CREATED_AT"
+    LAST_PROVISIONED_AT = "LAST_PROVISIONED_AT"
+
+
+@strawberry.input(description="Sort order of phones (MAC breaks ties).")
+class PhoneOrder:
+    field: PhoneOrderField
+    direction: OrderDirection | None = OrderDirection.ASC
+
+
+@strawberry.input(
+    description="A phone's fields. On update, a field left out is left alone and null "
+    "clears it (the ports and the company cannot be cleared)."
+)
+class PhoneInput:
+    mac: MacAddress | None = strawberry.field(default=strawberry.UNSET, description="Create only.")
+    name: str | None = strawberry.UNSET
+    company_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Required for system admins; company admins' phones are their company's.",
+    )
+    model_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Changing the model adds or removes lines (removed lines' users are freed).",
+    )
+    template_filename: str | None = strawberry.UNSET
+    ip_address: str | None = strawberry.UNSET
+    http_port: int | None = strawberry.field(default=strawberry.UNSET, description="Default 80.")
+    sip_port: int | None = strawberry.field(default=strawberry.UNSET, description="Default 5060.")
+    web_username: str | None = strawberry.UNSET
+    web_password: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Write-only; stored encrypted."
+    )
+    timezone: str | None = strawberry.field(
+        default=strawberry.UNSET, description='An IANA time zone, e.g. "Europe/London".'
+    )
+    language: str | None = strawberry.UNSET
+    codecs: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description='Preferred codecs, best first, e.g. ["G722", "PCMA"].'
+    )
+    can_hotdesk: bool | None = strawberry.UNSET
+    can_forward: bool | None = strawberry.UNSET
+
+
+# ---------------------------------------------------------------- DECT
+
+
+@strawberry.type(description="A handset registered to a DECT base, by extension.")
+class DectMember:
+    extension_number: str = strawberry.field(description="[0-9]{3,64}")
+    handset_index: int | None
+    ipui: str | None = strawberry.field(description="The handset's IPUI (10 hex digits).")
+    row: strawberry.Private[models.DectMember]
+    company_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, row: models.DectMember, company_id: int | None) -> DectMember:
+        return cls(
+            extension_number=row.extension_number,
+            handset_index=row.handset_index,
+            ipui=row.ipui,
+            row=row,
+            company_id=company_id,
+        )
+
+    @strawberry.field(description="The base's company's SIP user with this extension number.")
+    async def sip_user(
+        self, info: Info
+    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
+        row = await loaders.company_user_by_extension(
+            info, self.company_id, self.row.extension_number
+        )
+        return _sip_user_type().from_model(row) if row else None  # type: ignore[attr-defined]
+
+
+@strawberry.type(description="A DECT base station and the handsets registered to it.")
+class DectBase(Node):
+    id: strawberry.ID
+    name: str
+    mac: MacAddress
+    timezone: str
+    region: str | None
+    language: DectLanguage
+    handset_language: DectLanguage | None
+    tone: str = strawberry.field(description="The tone set (country) of the base.")
+    rps: bool = strawberry.field(
+        description="Whether the base is sent to the vendor's redirect service."
+    )
+    https: bool
+    codecs: list[str]
+    interface: ProvisioningInterface
+    preferred_transport: Transport
+    has_password: bool = strawberry.field(description="Whether a web admin password is set.")
+    has_user_password: bool
+    has_engineer_password: bool
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[models.DectBase]
+
+    @classmethod
+    def from_model(cls, row: models.DectBase) -> DectBase:
+        return cls(
+            id=strawberry.ID(to_global_id("DectBase", row.id)),
+            name=row.name,
+            mac=MacAddress(format_mac(row.mac)),
+            timezone=row.timezone,
+            region=row.region,
+            language=models.DectLanguage(row.language),
+            handset_language=models.DectLanguage(row.handset_language)
+            if row.handset_language
+            else None,
+            tone=row.tone,
+            rps=row.rps,
+            https=row.https,
+            codecs=list(row.codecs or []),
+            interface=models.ProvisioningInterface(row.interface),
+            preferred_transport=models.Transport(row.preferred_transport),
+            has_password=row.password_enc is not None,
+            has_user_password=row.user_password_enc is not None,
+            has_engineer_password=row.engineer_password_enc is not None,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @strawberry.field
+    async def company(self, info: Info) -> Company | None:
+        row = await loaders.visible_one(info, CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
+        return Company.from_model(row) if row else None
+
+    @strawberry.field
+    async def model(self, info: Info) -> PhoneModel | None:
+        row = await loaders.visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        return PhoneModel.from_model(row) if row else None
+
+    @strawberry.field
+    async def template(self, info: Info) -> PhoneTemplate | None:
+        row = await loaders.visible_one(info, models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
+        return PhoneTemplate.from_model(row) if row else None
+
+    @strawberry.field(description="Registered handsets, in the order they were set.")
+    async def members(self, info: Info) -> list[DectMember]:
+        rows = await loaders.dect_members(info, self.row.id)
+        company_id = self.row.company_id  # type: ignore[attr-defined]
+        return [DectMember.from_model(r, company_id) for r in rows]
+
+    @strawberry.field(description="The member with this extension number, or null.")
+    async def member(self, info: Info, extension_number: str) -> DectMember | None:
+        rows = await loaders.dect_members(info, self.row.id)
+        company_id = self.row.company_id  # type: ignore[attr-defined]
+        for r in rows:
+            if r.extension_number == extension_number:
+                return DectMember.from_model(r, company_id)
+        return None
+
+
+register_node("DectBase", models.DectBase, DectBase.from_model)
+
+
+@strawberry.input(description="Which DECT bases to list.")
+class DectBaseFilter:
+    company_id: strawberry.ID | None = None
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name (any case) or of the MAC (any form)."
+    )
+
+
+@strawberry.input(
+    description="A DECT base's fields. Required on create: name, mac, timezone, tone, "
+    "interface (and companyId for system admins). On update, a field left out is left "
+    "alone and null clears it where that makes sense."
+)
+class DectBaseInput:
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="1..64 characters.")
+    mac: MacAddress | None = strawberry.field(default=strawberry.UNSET, description="Create only.")
+    company_id: strawberry.ID | None = strawberry.UNSET
+    model_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="A DECT model of the catalogue."
+    )
+    template_filename: str | None = strawberry.UNSET
+    password: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Web admin password; write-only."
+    )
+    user_password: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Write-only."
+    )
+    engineer_password: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Write-only."
+    )
+    timezone: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    language: DectLanguage | None = strawberry.field(
+        default=strawberry.UNSET, description="Default ENGLISH."
+    )
+    handset_language: DectLanguage | None = strawberry.UNSET
+    tone: str | None = strawberry.UNSET
+    rps: bool | None = strawberry.UNSET
+    https: bool | None = strawberry.UNSET
+    codecs: list[str] | None = strawberry.UNSET
+    interface: ProvisioningInterface | None = strawberry.UNSET
+    preferred_transport: Transport | None = strawberry.field(
+        default=strawberry.UNSET, description="Default UDP."
+    )
+
+
+@strawberry.input(description="A handset of a DECT base.")
+class DectMemberInput:
+    extension_number: str = strawberry.field(description="[0-9]{3,64}, unique per base.")
+    handset_index: int | None = strawberry.field(
+        default=None, description="Slot on the base, 1..1000, unique per base."
+    )
+    ipui: str | None = strawberry.field(
+        default=None, description="The handset's IPUI, 10 hex digits, unique per base."
+    )
+
+
+# ---------------------------------------------------------------- payloads
+
+
+@strawberry.type
+class PhonePayload:
+    phone: Phone | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PhoneTemplatePayload:
+    phone_template: PhoneTemplate | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DectBasePayload:
+    dect_base: DectBase | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)

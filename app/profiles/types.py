@@ -1,23 +1,120 @@
-"""GraphQL types of phone profiles (to be completed by the profiles/deploy issue)."""
+"""GraphQL types of phone profiles (Extension Mobility)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
 import strawberry
 
+from app.core.context import Info, loaders_of
+from app.core.errors import UserError
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
 from app.profiles import models
 
+if TYPE_CHECKING:
+    from app.devices.types import SoftwareType
+    from app.pbx.types import SipUser
 
-@strawberry.type(description="A user's full Cisco SEP<MAC>.cnf.xml, deployable to any desk phone.")
+
+def _software_type(value: str | None) -> SoftwareType | None:
+    from app.devices.types import SoftwareType
+
+    return SoftwareType(str(value)) if value else None
+
+
+@strawberry.type(
+    description="A user's full Cisco SEP<MAC>.cnf.xml, deployable to any desk phone it fits "
+    "(the Extension Mobility profile switch)."
+)
 class PhoneProfile(Node):
     id: strawberry.ID
     name: str
+    description: str | None
+    cnf_xml: str = strawberry.field(
+        description="The whole config, stored and uploaded byte for byte: well-formed XML "
+        "whose root is <device>, at most 256 KiB."
+    )
+    compatible_models: list[str] = strawberry.field(
+        description="Model names this profile fits; empty means every model."
+    )
+    software_type: Annotated[SoftwareType, strawberry.lazy("app.devices.types")] | None = (
+        strawberry.field(description="null means every software type.")
+    )
+    created_at: datetime
+    updated_at: datetime
     row: strawberry.Private[models.PhoneProfile]
 
     @classmethod
     def from_model(cls, row: models.PhoneProfile) -> PhoneProfile:
-        return cls(id=strawberry.ID(to_global_id("PhoneProfile", row.id)), name=row.name, row=row)
+        return cls(
+            id=strawberry.ID(to_global_id("PhoneProfile", row.id)),
+            name=row.name,
+            description=row.description,
+            cnf_xml=row.cnf_xml,
+            compatible_models=list(row.compatible_models or []),
+            software_type=_software_type(row.software_type),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @strawberry.field(description="The SIP user whose profile this is.")
+    async def owner(self, info: Info) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")]:
+        from app.pbx.models import SipUser as SipUserRow
+        from app.pbx.types import SipUser as SipUserType
+
+        row = await loaders_of(info).one(SipUserRow, self.row.owner_id)  # type: ignore[attr-defined]
+        return SipUserType.from_model(row)
 
 
 register_node("PhoneProfile", models.PhoneProfile, PhoneProfile.from_model)
+
+
+@strawberry.input(description="Which profiles to list (all conditions must hold).")
+class PhoneProfileFilter:
+    owner_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Profiles of this SIP user."
+    )
+    software_type: Annotated[SoftwareType, strawberry.lazy("app.devices.types")] | None = (
+        strawberry.field(
+            default=None,
+            description="Profiles usable with this software type (including those made for "
+            "every software type).",
+        )
+    )
+    compatible_with_model: str | None = strawberry.field(
+        default=None,
+        description="Profiles that fit this model name (including those made for every model).",
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Matches the name or description, ignoring case."
+    )
+
+
+@strawberry.input(description="A profile's fields (partial on update: omitted = unchanged).")
+class PhoneProfileInput:
+    owner_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Required on create (USER tokens: defaults to their own SIP user).",
+    )
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="Required on create.")
+    description: str | None = strawberry.UNSET
+    cnf_xml: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Required on create; well-formed XML whose root is <device>, at most "
+        "256 KiB, without DOCTYPE.",
+    )
+    compatible_models: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Model names; empty or null means every model."
+    )
+    software_type: Annotated[SoftwareType, strawberry.lazy("app.devices.types")] | None = (
+        strawberry.field(default=strawberry.UNSET, description="null means every software type.")
+    )
+
+
+@strawberry.type
+class PhoneProfilePayload:
+    phone_profile: PhoneProfile | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)

@@ -1,0 +1,280 @@
+"""Rules of deploy requests: who may deploy what where, and the durable queue.
+
+A request only checks and queues: it writes the job and its QUEUED event in one
+transaction and returns. The runner (``app.deploy.runner``) of any server process
+sharing the database then works the job.
+
+Who may ask for what:
+
+* ``phoneProfileDeploy`` — the profile must be visible to the caller (a USER token: its
+  own profiles). The phone must be visible to an admin; a USER may deploy to a phone
+  with one of its lines, or — hot desking — to an ACTIVE phone of its company that has
+  ``canHotdesk`` when the user's ``hotdeskAllowed`` is set. Other phones are NOT_FOUND.
+* ``phoneReboot``, ``phoneReprovision``, ``phonesReprovision`` — admins only, on the
+  phones in their scope.
+* ``deployJobCancel`` — admins for jobs in their scope; a USER for the deploys of its own
+  profiles.
+
+Jobs of one phone never interleave: a request made while another job of the phone is
+QUEUED or RUNNING is queued behind it and starts when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from app.core.auth import Viewer
+from app.core.errors import (
+    BadRequestError,
+    conflict,
+    forbidden,
+    incompatible,
+    invalid,
+    not_found,
+)
+from app.core.events import get_bus
+from app.core.ids import decode_id, parse_global_id
+from app.core.models import Role
+from app.core.scalars import format_mac, normalize_mac
+from app.core.scope import require_write, visible
+from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
+from app.deploy.pipeline import bus_message, finish, publish
+from app.devices.models import Phone, PhoneModel, PhoneStatus
+from app.pbx.models import SipUser
+from app.profiles.models import PhoneProfile
+from app.profiles.service import fits_model, fits_software, get_profile
+
+UNFINISHED = (DeployJobStatus.QUEUED, DeployJobStatus.RUNNING)
+
+_QUEUED_MESSAGE = {
+    DeployJobKind.PROFILE_DEPLOY: "Profile deploy queued",
+    DeployJobKind.REPROVISION: "Reprovision queued",
+    DeployJobKind.REBOOT: "Reboot queued",
+}
+
+
+def _mac(value: str, *field: str) -> str:
+    try:
+        return normalize_mac(value)
+    except ValueError as exc:
+        raise invalid(str(exc), *field) from None
+
+
+async def _visible_phone(viewer: Viewer, mac: str, *field: str) -> Phone:
+    phone = await visible(Phone, viewer).get_or_none(mac=_mac(mac, *field))
+    if phone is None:
+        raise not_found("Phone", *field)
+    return phone
+
+
+async def _deployable_phone(viewer: Viewer, mac: str) -> Phone:
+    """The phone a caller may deploy a profile to (see the module docstring)."""
+    mac12 = _mac(mac, "mac")
+    phone = await visible(Phone, viewer).get_or_none(mac=mac12)
+    if phone is None and viewer.role == Role.USER and viewer.sip_user_id is not None:
+        candidate = await Phone.get_or_none(
+            mac=mac12, company_id=viewer.company_id, can_hotdesk=True, status=PhoneStatus.ACTIVE
+        )
+        if candidate is not None and viewer.company_id is not None:
+            user = await SipUser.get_or_none(id=viewer.sip_user_id)
+            if user is not None and user.hotdesk_allowed:
+                phone = candidate
+    if phone is None:
+        raise not_found("Phone", "mac")
+    return phone
+
+
+def _require_active(phone: Phone) -> None:
+    if phone.status != PhoneStatus.ACTIVE:
+        raise invalid(
+            f"Phone {format_mac(phone.mac)} is {phone.status}; only ACTIVE phones can be "
+            "deployed to",
+            "mac",
+        )
+
+
+async def enqueue(
+    phone: Phone, kind: DeployJobKind, viewer: Viewer, profile: PhoneProfile | None = None
+) -> DeployJob:
+    """Store a QUEUED job with its QUEUED event, publish the event, wake the runner."""
+    jobs = await enqueue_many([phone], kind, viewer, profile)
+    return jobs[0]
+
+
+async def enqueue_many(
+    phones: list[Phone],
+    kind: DeployJobKind,
+    viewer: Viewer,
+    profile: PhoneProfile | None = None,
+) -> list[DeployJob]:
+    """One QUEUED job per phone, all stored in one transaction."""
+    from app.deploy.runner import wake_runner
+
+    jobs: list[DeployJob] = []
+    messages: list[dict[str, Any]] = []
+    at = datetime.now(UTC)
+    async with in_transaction():
+        for phone in phones:
+            job = await DeployJob.create(
+                kind=kind,
+                phone_id=phone.id,
+                profile_id=profile.id if profile else None,
+                company_id=phone.company_id,  # type: ignore[attr-defined]
+                requested_by=viewer.token_name,
+            )
+            jobs.append(job)
+        events = [
+            DeployEvent(job_id=job.id, step=DeployStep.QUEUED, message=_QUEUED_MESSAGE[kind], at=at)
+            for job in jobs
+        ]
+        await DeployEvent.bulk_create(events)
+    stored = {
+        e.job_id: e  # type: ignore[attr-defined]
+        for e in await DeployEvent.filter(job_id__in=[j.id for j in jobs], step=DeployStep.QUEUED)
+    }
+    for job in jobs:
+        messages.append(bus_message(stored[job.id], job))
+    await publish(messages)
+    wake_runner()
+    return jobs
+
+
+async def deploy_profile(
+    viewer: Viewer, profile_id: str, mac: str
+) -> tuple[DeployJob, PhoneProfile, Phone]:
+    """Queue the profile switch: ``profile`` onto the phone with ``mac``."""
+    profile = await get_profile(viewer, profile_id, "profileId")
+    phone = await _deployable_phone(viewer, mac)
+    _require_active(phone)
+    model = await PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
+    model_name = model.name if model else None
+    if not fits_model(profile, model_name):
+        raise incompatible(
+            f"Profile {profile.name!r} fits models {', '.join(profile.compatible_models)}; "
+            f"the phone is {'a ' + model_name if model_name else 'of no known model'}",
+            "profileId",
+        )
+    if not fits_software(profile, model.software_types if model else None):
+        raise incompatible(
+            f"Profile {profile.name!r} is for {profile.software_type} phones; the phone's "
+            f"model runs {', '.join(model.software_types) if model else 'nothing known'}",
+            "profileId",
+        )
+    job = await enqueue(phone, DeployJobKind.PROFILE_DEPLOY, viewer, profile)
+    return job, profile, phone
+
+
+async def reboot(viewer: Viewer, mac: str) -> DeployJob:
+    require_write(Phone, viewer)
+    phone = await _visible_phone(viewer, mac, "mac")
+    _require_active(phone)
+    return await enqueue(phone, DeployJobKind.REBOOT, viewer)
+
+
+async def reprovision(viewer: Viewer, mac: str) -> DeployJob:
+    require_write(Phone, viewer)
+    phone = await _visible_phone(viewer, mac, "mac")
+    _require_active(phone)
+    if phone.model_id is None:  # type: ignore[attr-defined]
+        raise invalid("The phone has no model, so it has no config to render", "mac")
+    return await enqueue(phone, DeployJobKind.REPROVISION, viewer)
+
+
+def filter_phones(viewer: Viewer, flt: Any) -> QuerySet[Phone]:
+    """Visible phones matching a ``PhoneFilter`` (every field optional)."""
+    qs = visible(Phone, viewer)
+    if flt is None:
+        return qs
+    company_id = getattr(flt, "company_id", None)
+    if company_id:
+        parsed = parse_global_id(str(company_id))
+        if parsed is None or parsed[0] != "Company":
+            raise BadRequestError("filter.companyId is not a Company id")
+        qs = qs.filter(company_id=parsed[1])
+    status = getattr(flt, "status", None)
+    if status is not None:
+        qs = qs.filter(status=getattr(status, "value", status))
+    vendor = getattr(flt, "vendor", None)
+    if vendor:
+        qs = qs.filter(model__vendor__iexact=vendor.strip())
+    model = getattr(flt, "model", None)
+    if model:
+        qs = qs.filter(model__name__iexact=model.strip())
+    search = (getattr(flt, "search", None) or "").strip()
+    if search:
+        cond = Q(name__icontains=search)
+        hexdigits = "".join(c for c in search if c not in ":-.").upper()
+        if hexdigits and all(c in "0123456789ABCDEF" for c in hexdigits):
+            cond |= Q(mac__contains=hexdigits)
+        qs = qs.filter(cond)
+    return qs
+
+
+async def reprovision_many(viewer: Viewer, flt: Any) -> list[DeployJob]:
+    """One REPROVISION job for every ACTIVE phone with a model that ``flt`` matches."""
+    require_write(Phone, viewer)
+    phones = list(
+        await filter_phones(viewer, flt)
+        .filter(status=PhoneStatus.ACTIVE, model_id__isnull=False)
+        .order_by("mac")
+    )
+    if not phones:
+        return []
+    return await enqueue_many(phones, DeployJobKind.REPROVISION, viewer)
+
+
+async def cancel(viewer: Viewer, job_id: str) -> DeployJob:
+    """QUEUED: cancelled at once. RUNNING: stops before its next step. Ended: CONFLICT."""
+    pk = decode_id(job_id, "DeployJob", "id")
+    job = await visible(DeployJob, viewer).get_or_none(id=pk)
+    if job is None:
+        raise not_found("DeployJob", "id")
+    if viewer.role == Role.USER:
+        profile = await PhoneProfile.get_or_none(id=job.profile_id)  # type: ignore[attr-defined]
+        if profile is None or profile.owner_id != viewer.sip_user_id:  # type: ignore[attr-defined]
+            raise forbidden("A USER token may cancel only the deploys of its own profiles.")
+    if job.status == DeployJobStatus.QUEUED:
+        if await finish(
+            job,
+            DeployJobStatus.CANCELLED,
+            DeployStep.CANCELLED,
+            "Cancelled on request before it started",
+            from_status=DeployJobStatus.QUEUED,
+        ):
+            return await DeployJob.get(id=job.id)
+        job = await DeployJob.get(id=job.id)  # claimed in the meantime
+    if job.status == DeployJobStatus.RUNNING:
+        await DeployJob.filter(id=job.id, status=DeployJobStatus.RUNNING).update(
+            cancel_requested=True
+        )
+        return await DeployJob.get(id=job.id)
+    raise conflict(f"The job has already ended ({job.status})", "id")
+
+
+async def wait_for_job(job_id: int, poll: float = 1.0) -> DeployJob:
+    """The job once it has ended (whichever process runs it)."""
+    bus = get_bus()
+    async with bus.subscribe() as queue:
+        while True:
+            job = await DeployJob.get(id=job_id)
+            if DeployJobStatus(job.status).is_final:
+                return job
+            try:
+                async with asyncio.timeout(poll):
+                    while True:
+                        message = await queue.get()
+                        if message.get("job_id") == job_id and message.get("step") in (
+                            "SUCCEEDED",
+                            "FAILED",
+                            "CANCELLED",
+                            "INTERRUPTED",
+                        ):
+                            break
+            except TimeoutError:
+                pass

@@ -1,0 +1,232 @@
+"""Rendering phone and DECT base configs from their Jinja2 templates.
+
+Templates are written by operators and rendered with phones' credentials in the
+context, so they run in Jinja2's sandbox: no attribute access to Python internals,
+bounded ``range``. ``StrictUndefined`` makes a typo fail loudly instead of leaving a
+silently empty value in a phone's config.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from app.core.crypto import decrypt
+from app.core.errors import ErrorCode, UserInputError, invalid
+from app.core.models import Company
+from app.core.scalars import format_mac
+from app.devices import models
+from app.devices.catalogue import config_filename
+
+_ENV = SandboxedEnvironment(
+    autoescape=False,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def check_template(content: str, *path: str) -> None:
+    """Refuse (INVALID at ``path``) a template that does not compile, naming the line."""
+    try:
+        _compiled(content)
+    except TemplateSyntaxError as exc:
+        raise invalid(f"line {exc.lineno}: {exc.message}", *path) from exc
+    except TemplateError as exc:  # e.g. an unknown filter, found at compile time
+        raise invalid(f"template does not compile: {exc}", *path) from exc
+
+
+@lru_cache(maxsize=64)
+def _compiled(content: str) -> Template:
+    return _ENV.from_string(content)
+
+
+def _render(template: models.PhoneTemplate, context: dict[str, Any], *path: str) -> bytes:
+    try:
+        return _compiled(template.content).render(context).encode("utf-8")
+    except TemplateError as exc:
+        raise UserInputError(
+            ErrorCode.INVALID,
+            f"template {template.filename!r} could not be rendered: {exc}",
+            path or None,
+        ) from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        raise UserInputError(
+            ErrorCode.INVALID,
+            f"template {template.filename!r} could not be rendered: {exc}",
+            path or None,
+        ) from exc
+
+
+def _user(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "username": row.username,
+        "display_name": row.display_name,
+        "extension": row.extension_number,
+        "email": row.email,
+        "first_name": row.first_name,
+        "last_name": row.last_name,
+    }
+
+
+def _model(row: models.PhoneModel | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"vendor": row.vendor, "name": row.name, "line_count": row.line_count}
+
+
+async def _users_and_domains(user_ids: set[int]) -> tuple[dict[int, Any], dict[int, Any]]:
+    from app.pbx.models import SipDomain, SipUser
+
+    users = {u.id: u for u in await SipUser.filter(id__in=user_ids)} if user_ids else {}
+    domain_ids = {u.domain_id for u in users.values()}  # type: ignore[attr-defined]
+    domains = {d.id: d for d in await SipDomain.filter(id__in=domain_ids)} if domain_ids else {}
+    return users, domains
+
+
+async def phone_context(phone: models.Phone) -> dict[str, Any]:
+    """What a phone's template sees (secrets decrypted: the config is for the phone)."""
+    from app.devices.types import line_auth_name
+
+    model = await models.PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
+    company = await Company.get_or_none(id=phone.company_id)  # type: ignore[attr-defined]
+    lines = await models.PhoneLine.filter(phone_id=phone.id).order_by("port")
+    users, domains = await _users_and_domains(
+        {line.sip_user_id for line in lines if line.sip_user_id is not None}  # type: ignore[attr-defined]
+    )
+    line_ctx = []
+    sip_domain = None
+    for line in lines:
+        user = users.get(line.sip_user_id)  # type: ignore[attr-defined]
+        domain = domains.get(user.domain_id) if user else None  # type: ignore[attr-defined]
+        if domain is not None and sip_domain is None:
+            sip_domain = {"name": domain.name, "display_name": domain.display_name}
+        line_ctx.append(
+            {
+                "port": line.port,
+                "auth_name": line_auth_name(phone.mac, line.port),
+                "auth_secret": decrypt(line.auth_secret_enc) if line.auth_secret_enc else "",
+                "user": _user(user),
+                "domain": domain.name if domain else None,
+            }
+        )
+    return {
+        "phone": {
+            "mac": phone.mac,
+            "mac_colon": format_mac(phone.mac),
+            "mac_lower": phone.mac.lower(),
+            "name": phone.name,
+            "timezone": phone.timezone,
+            "language": phone.language,
+            "codecs": list(phone.codecs or []),
+            "can_hotdesk": phone.can_hotdesk,
+            "can_forward": phone.can_forward,
+            "ip_address": phone.ip_address,
+            "http_port": phone.http_port,
+            "sip_port": phone.sip_port,
+            "web_username": phone.web_username,
+            "web_password": decrypt(phone.web_password_enc) if phone.web_password_enc else None,
+            "model": _model(model),
+        },
+        "lines": line_ctx,
+        "company": {"name": company.name} if company else None,
+        "sip_domain": sip_domain,
+    }
+
+
+async def render_phone_config(phone_id: int) -> tuple[str, bytes]:
+    """The config file of a phone: (file name from its model's pattern, rendered bytes).
+
+    Raises ``UserInputError`` (field ``["mac"]``): NOT_FOUND for an unknown phone,
+    REQUIRED when it has no model or no template, INVALID when the template fails.
+    """
+    phone = await models.Phone.get_or_none(id=phone_id)
+    if phone is None:
+        raise UserInputError(ErrorCode.NOT_FOUND, "Phone not found", ["mac"])
+    model = await models.PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
+    if model is None:
+        raise UserInputError(
+            ErrorCode.REQUIRED, "The phone has no model, so no config file name", ["mac"]
+        )
+    template = await models.PhoneTemplate.get_or_none(id=phone.template_id)  # type: ignore[attr-defined]
+    if template is None:
+        raise UserInputError(ErrorCode.REQUIRED, "The phone has no template", ["mac"])
+    if template.model_id is not None and template.model_id != model.id:  # type: ignore[attr-defined]
+        raise UserInputError(
+            ErrorCode.INCOMPATIBLE, "The phone's template is for another model", ["mac"]
+        )
+    body = _render(template, await phone_context(phone), "mac")
+    return config_filename(model.config_filename_pattern, phone.mac), body
+
+
+async def dect_context(base: models.DectBase) -> dict[str, Any]:
+    """What a DECT base's template sees."""
+    from app.pbx.models import SipDomain, SipUser
+
+    model = await models.PhoneModel.get_or_none(id=base.model_id)  # type: ignore[attr-defined]
+    company = await Company.get_or_none(id=base.company_id)  # type: ignore[attr-defined]
+    members = await models.DectMember.filter(base_id=base.id).order_by("id")
+    by_ext: dict[str, Any] = {}
+    if members and base.company_id is not None:  # type: ignore[attr-defined]
+        domain_ids = await SipDomain.filter(company_id=base.company_id).values_list(  # type: ignore[attr-defined]
+            "id", flat=True
+        )
+        rows = await SipUser.filter(
+            domain_id__in=list(domain_ids),
+            extension_number__in=[m.extension_number for m in members],
+        ).order_by("id")
+        for row in rows:
+            by_ext.setdefault(row.extension_number, row)
+    return {
+        "base": {
+            "name": base.name,
+            "mac": base.mac,
+            "mac_colon": format_mac(base.mac),
+            "mac_lower": base.mac.lower(),
+            "timezone": base.timezone,
+            "region": base.region,
+            "language": str(base.language),
+            "handset_language": str(base.handset_language) if base.handset_language else None,
+            "tone": base.tone,
+            "rps": base.rps,
+            "https": base.https,
+            "codecs": list(base.codecs or []),
+            "interface": str(base.interface),
+            "preferred_transport": str(base.preferred_transport),
+            "password": decrypt(base.password_enc) if base.password_enc else None,
+            "user_password": decrypt(base.user_password_enc) if base.user_password_enc else None,
+            "engineer_password": (
+                decrypt(base.engineer_password_enc) if base.engineer_password_enc else None
+            ),
+            "model": _model(model),
+        },
+        "members": [
+            {
+                "extension": m.extension_number,
+                "handset_index": m.handset_index,
+                "ipui": m.ipui,
+                "user": _user(by_ext.get(m.extension_number)),
+            }
+            for m in members
+        ],
+        "company": {"name": company.name} if company else None,
+    }
+
+
+async def render_dect_config(base_id: int) -> tuple[str, bytes]:
+    """The config file of a DECT base: (file name from its model's pattern, bytes)."""
+    base = await models.DectBase.get_or_none(id=base_id)
+    if base is None:
+        raise UserInputError(ErrorCode.NOT_FOUND, "DECT base not found", ["id"])
+    model = await models.PhoneModel.get_or_none(id=base.model_id)  # type: ignore[attr-defined]
+    if model is None:
+        raise UserInputError(ErrorCode.REQUIRED, "The DECT base has no model", ["id"])
+    template = await models.PhoneTemplate.get_or_none(id=base.template_id)  # type: ignore[attr-defined]
+    if template is None:
+        raise UserInputError(ErrorCode.REQUIRED, "The DECT base has no template", ["id"])
+    body = _render(template, await dect_context(base), "id")
+    return config_filename(model.config_filename_pattern, base.mac), body

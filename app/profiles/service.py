@@ -1,0 +1,190 @@
+"""Rules of phone profiles: who may own, see and change them, and what they may hold.
+
+Admins manage the profiles of the SIP users in their scope. A USER token sees only its
+own profiles and creates, changes and deletes only those (it cannot give one away).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from app.core.auth import Viewer
+from app.core.errors import in_use, invalid, not_found, required
+from app.core.ids import decode_id
+from app.core.models import Role
+from app.core.scope import get_visible, require_write, visible
+from app.devices.models import SoftwareType
+from app.pbx.models import SipUser
+from app.profiles.models import PhoneProfile
+from app.profiles.validation import check_cnf_xml
+
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+MAX_MODELS = 100
+
+
+def _require_profile_write(viewer: Viewer) -> None:
+    # USER tokens write their own profiles; scoping (visible owner) limits them to those.
+    if viewer.role != Role.USER:
+        require_write(PhoneProfile, viewer)
+
+
+async def _owner(viewer: Viewer, value: Any) -> SipUser:
+    field = ("input", "ownerId")
+    if value is None:
+        raise required(*field)
+    user = await get_visible(SipUser, viewer, decode_id(str(value), "SipUser", *field))
+    if user is None:
+        raise not_found("SipUser", *field)
+    return user
+
+
+def _name(value: Any) -> str:
+    if value is None or not str(value).strip():
+        raise required("input", "name")
+    name = str(value).strip()
+    if len(name) > MAX_NAME:
+        raise invalid(f"name must be at most {MAX_NAME} characters", "input", "name")
+    return name
+
+
+def _description(value: Any) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    if len(text) > MAX_DESCRIPTION:
+        raise invalid(
+            f"description must be at most {MAX_DESCRIPTION} characters", "input", "description"
+        )
+    return text
+
+
+def _models(value: Any) -> list[str]:
+    if value is None:
+        return []
+    out: list[str] = []
+    for i, item in enumerate(value):
+        name = str(item).strip()
+        if not name or len(name) > 64:
+            raise invalid("model names are 1 to 64 characters", "input", "compatibleModels", str(i))
+        if name not in out:
+            out.append(name)
+    if len(out) > MAX_MODELS:
+        raise invalid(f"at most {MAX_MODELS} model names", "input", "compatibleModels")
+    return out
+
+
+def _software_type(value: Any) -> SoftwareType | None:
+    if value is None:
+        return None
+    return SoftwareType(getattr(value, "value", value))
+
+
+async def profile_create(viewer: Viewer, data: dict[str, Any]) -> PhoneProfile:
+    """A new profile; ``data`` holds the input fields sent (snake_case)."""
+    _require_profile_write(viewer)
+    owner_value = data.get("owner_id")
+    if owner_value is None and viewer.role == Role.USER and viewer.sip_user_id is not None:
+        owner = await SipUser.get(id=viewer.sip_user_id)
+    else:
+        owner = await _owner(viewer, owner_value)
+    name = _name(data.get("name"))
+    cnf_xml = check_cnf_xml(data.get("cnf_xml"))
+    return await PhoneProfile.create(
+        owner=owner,
+        name=name,
+        description=_description(data.get("description")),
+        cnf_xml=cnf_xml,
+        compatible_models=_models(data.get("compatible_models")),
+        software_type=_software_type(data.get("software_type")),
+    )
+
+
+async def get_profile(viewer: Viewer, profile_id: str, *field: str) -> PhoneProfile:
+    """The visible profile with this global id, or NOT_FOUND on ``field``."""
+    pk = decode_id(profile_id, "PhoneProfile", *field)
+    profile = await get_visible(PhoneProfile, viewer, pk)
+    if profile is None:
+        raise not_found("PhoneProfile", *field)
+    return profile
+
+
+async def profile_update(viewer: Viewer, profile_id: str, data: dict[str, Any]) -> PhoneProfile:
+    """Change the fields sent; omitted fields stay as they are."""
+    _require_profile_write(viewer)
+    profile = await get_profile(viewer, profile_id, "id")
+    if "owner_id" in data:
+        profile.owner = await _owner(viewer, data["owner_id"])
+    if "name" in data:
+        profile.name = _name(data["name"])
+    if "description" in data:
+        profile.description = _description(data["description"])
+    if "cnf_xml" in data:
+        profile.cnf_xml = check_cnf_xml(data["cnf_xml"])
+    if "compatible_models" in data:
+        profile.compatible_models = _models(data["compatible_models"])
+    if "software_type" in data:
+        profile.software_type = _software_type(data["software_type"])
+    await profile.save()
+    return profile
+
+
+async def profile_delete(viewer: Viewer, profile_id: str) -> int:
+    """Delete a profile no deploy job is still waiting to upload."""
+    from app.deploy.models import DeployJob, DeployJobStatus
+
+    _require_profile_write(viewer)
+    profile = await get_profile(viewer, profile_id, "id")
+    async with in_transaction():
+        busy = await DeployJob.filter(
+            profile_id=profile.id, status__in=[DeployJobStatus.QUEUED, DeployJobStatus.RUNNING]
+        ).exists()
+        if busy:
+            raise in_use("A deploy job of this profile has not finished yet", "id")
+        await profile.delete()
+    return profile.id
+
+
+async def filter_profiles(viewer: Viewer, flt: Any) -> QuerySet[PhoneProfile]:
+    """Visible profiles matching a ``PhoneProfileFilter`` (or all visible ones)."""
+    from app.core.errors import BadRequestError
+    from app.core.ids import parse_global_id
+
+    qs = visible(PhoneProfile, viewer)
+    if flt is None:
+        return qs
+    if flt.owner_id is not None:
+        parsed = parse_global_id(str(flt.owner_id))
+        if parsed is None or parsed[0] != "SipUser":
+            raise BadRequestError("filter.ownerId is not a SipUser id")
+        qs = qs.filter(owner_id=parsed[1])
+    if flt.software_type is not None:
+        value = getattr(flt.software_type, "value", flt.software_type)
+        qs = qs.filter(Q(software_type=value) | Q(software_type__isnull=True))
+    if flt.search:
+        term = flt.search.strip()
+        if term:
+            qs = qs.filter(Q(name__icontains=term) | Q(description__icontains=term))
+    if flt.compatible_with_model is not None:
+        # The model list is JSON; matching inside it the same way on SQLite and
+        # PostgreSQL is simplest over the (small) id/list pairs.
+        wanted = flt.compatible_with_model.strip()
+        pairs = await qs.values_list("id", "compatible_models")
+        ids = [pk for pk, names in pairs if not names or wanted in names]
+        qs = qs.filter(id__in=ids)
+    return qs
+
+
+def fits_model(profile: PhoneProfile, model_name: str | None) -> bool:
+    models = list(profile.compatible_models or [])
+    return not models or (model_name is not None and model_name in models)
+
+
+def fits_software(profile: PhoneProfile, software_types: list[str] | None) -> bool:
+    if profile.software_type is None:
+        return True
+    return str(profile.software_type) in [str(s) for s in (software_types or [])]

@@ -1,0 +1,130 @@
+"""Listing phones: filters, orders, pagination, and a query count that does not grow
+with the page size."""
+
+from __future__ import annotations
+
+from app.devices.models import Phone
+from tests.conftest import GraphQLClient, QueryCounter, Tenant
+from tests.devices.conftest import ASSIGN_LINE, add_sip_user, create_phone, model_id
+
+LIST = """query($first: Int, $after: String, $last: Int, $before: String, $filter: PhoneFilter,
+  $order: PhoneOrder) {
+  phones(first: $first, after: $after, last: $last, before: $before, filter: $filter, orderBy: $order) {
+    nodes { mac name } totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
+
+
+async def _macs(client: GraphQLClient, **variables: object) -> list[str]:
+    data = await client.data(LIST, variables)
+    return [n["mac"] for n in data["phones"]["nodes"]]
+
+
+async def _fleet(admin: GraphQLClient, acme: Tenant, globex: Tenant) -> None:
+    cisco = await model_id(admin, "Cisco", "8845")
+    yealink = await model_id(admin, "Yealink", "T46U")
+    await create_phone(admin, mac="000000000003", companyId=acme.company_id, name="Charlie", modelId=cisco)
+    await create_phone(admin, mac="000000000001", companyId=acme.company_id, name="alpha", modelId=yealink)
+    await create_phone(admin, mac="000000000002", companyId=globex.company_id, name=None, modelId=cisco)
+    await create_phone(admin, mac="0000000000AB", companyId=globex.company_id, name="Bravo")
+
+
+async def test_phones_are_filtered(admin: GraphQLClient, acme: Tenant, globex: Tenant) -> None:
+    await _fleet(admin, acme, globex)
+    assert await _macs(admin, filter={"companyId": acme.company_id}) == [
+        "00:00:00:00:00:01", "00:00:00:00:00:03",
+    ]
+    assert await _macs(admin, filter={"vendor": "cisco"}) == ["00:00:00:00:00:02", "00:00:00:00:00:03"]
+    assert await _macs(admin, filter={"model": "t46u"}) == ["00:00:00:00:00:01"]
+    assert await _macs(admin, filter={"search": "BRAV"}) == ["00:00:00:00:00:AB"]
+    assert await _macs(admin, filter={"search": "00:ab"}) == ["00:00:00:00:00:AB"]
+    assert await _macs(admin, filter={"status": "PENDING"}) == []
+    await Phone.filter(mac="000000000001").update(status="PENDING")
+    assert await _macs(admin, filter={"status": "PENDING"}) == ["00:00:00:00:00:01"]
+    body = await admin.execute(LIST, {"filter": {"companyId": "garbage"}})
+    assert body["errors"]
+
+
+async def test_company_phones_field_uses_the_filter(
+    admin: GraphQLClient, acme: Tenant, globex: Tenant
+) -> None:
+    await _fleet(admin, acme, globex)
+    data = await admin.data(
+        """query($id: ID!) { node(id: $id) { ... on Company {
+          phones(filter: {vendor: "Yealink"}) { nodes { mac } totalCount } } } }""",
+        {"id": acme.company_id},
+    )
+    assert data["node"]["phones"]["nodes"] == [{"mac": "00:00:00:00:00:01"}]
+
+
+async def test_phones_are_ordered(admin: GraphQLClient, acme: Tenant, globex: Tenant) -> None:
+    await _fleet(admin, acme, globex)
+    by_name = await admin.data(LIST, {"order": {"field": "NAME"}})
+    names = [n["name"] for n in by_name["phones"]["nodes"]]
+    assert names[0] is None  # no name sorts first
+    assert sorted(names[1:]) == names[1:]
+    desc = await _macs(admin, order={"field": "MAC", "direction": "DESC"})
+    assert desc == sorted(desc, reverse=True) and len(desc) == 4
+    from datetime import UTC, datetime
+
+    await Phone.filter(mac="0000000000AB").update(last_provisioned_at=datetime(2026, 1, 2, tzinfo=UTC))
+    await Phone.filter(mac="000000000002").update(last_provisioned_at=datetime(2026, 1, 1, tzinfo=UTC))
+    prov = await _macs(admin, order={"field": "LAST_PROVISIONED_AT", "direction": "DESC"})
+    assert prov[:2] == ["00:00:00:00:00:AB", "00:00:00:00:00:02"]
+    created = await _macs(admin, order={"field": "CREATED_AT"})
+    assert created == ["00:00:00:00:00:03", "00:00:00:00:00:01", "00:00:00:00:00:02", "00:00:00:00:00:AB"]
+
+
+async def test_pagination_walks_every_order_both_ways(
+    admin: GraphQLClient, acme: Tenant, globex: Tenant
+) -> None:
+    await _fleet(admin, acme, globex)
+    await Phone.filter(mac="000000000001").update(last_provisioned_at=None)
+    for order in ({"field": f, "direction": d} for f in ("MAC", "NAME", "CREATED_AT", "LAST_PROVISIONED_AT") for d in ("ASC", "DESC")):
+        everything = await _macs(admin, order=order)
+        seen: list[str] = []
+        after = None
+        while True:
+            data = (await admin.data(LIST, {"first": 1, "after": after, "order": order}))["phones"]
+            seen += [n["mac"] for n in data["nodes"]]
+            if not data["pageInfo"]["hasNextPage"]:
+                break
+            after = data["pageInfo"]["endCursor"]
+        assert seen == everything, order
+        back: list[str] = []
+        before = None
+        while True:
+            data = (await admin.data(LIST, {"last": 3, "before": before, "order": order}))["phones"]
+            back = [n["mac"] for n in data["nodes"]] + back
+            if not data["pageInfo"]["hasPreviousPage"]:
+                break
+            before = data["pageInfo"]["startCursor"]
+        assert back == everything, order
+
+
+NESTED = """query($first: Int) { phones(first: $first) { nodes {
+  lines { port sipUser { id } } model { name } company { name } assignee { id } template { filename }
+} } }"""
+
+
+async def test_query_count_does_not_grow_with_page_size(
+    admin: GraphQLClient, acme: Tenant, count_queries: QueryCounter
+) -> None:
+    cisco = await model_id(admin, "Cisco", "8845")
+    await add_sip_user(acme.company_id, "seed", "100")
+    for i in range(12):
+        phone = await create_phone(
+            admin, mac=f"0000000010{i:02d}", companyId=acme.company_id, modelId=cisco,
+            templateFilename="cisco-sip.cnf.xml",
+        )
+        user = await add_sip_user(acme.company_id, f"user{i}", f"2{i:02d}")
+        await admin.mutate(ASSIGN_LINE, {"mac": phone["mac"], "port": 1, "user": user.id})
+
+    counts = []
+    for size in (2, 12):
+        count_queries.statements.clear()
+        data = await admin.data(NESTED, {"first": size})
+        assert len(data["phones"]["nodes"]) == size
+        assert all(n["assignee"] and n["model"]["name"] == "8845" for n in data["phones"]["nodes"])
+        # The deploy runner polls its queue in the background; those are not ours.
+        counts.append(sum('"deploy_job"' not in s for s in count_queries.statements))
+    assert 0 < counts[0] == counts[1], counts
