@@ -7,6 +7,8 @@ PIP    := $(PY) -m pip
 .PHONY: serve test lint migrate schema install install-test clean migration migrations-squash assets
 
 $(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "PhoneGraph needs Python 3.11 or newer (PYTHON=$(PYTHON))" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 

@@ -61,12 +61,14 @@ async def _token_create(args: argparse.Namespace) -> None:
             if company_id is None or not await Company.exists(id=company_id):
                 raise SystemExit("--company must name an existing company for company-admin")
         if role == Role.USER:
-            if sip_user_id is None or not await SipUser.exists(id=sip_user_id):
+            user = await SipUser.get_or_none(id=sip_user_id or 0).prefetch_related("domain")
+            if user is None:
                 raise SystemExit("--sip-user must name an existing SIP user for user")
+            company_id = user.domain.company_id  # type: ignore[attr-defined]
         _, secret = await create_token(
             args.name,
             role,
-            company_id=company_id if role == Role.COMPANY_ADMIN else None,
+            company_id=company_id if role != Role.SYSTEM_ADMIN else None,
             sip_user_id=sip_user_id if role == Role.USER else None,
         )
         print(secret)

@@ -32,6 +32,13 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _positive_int(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise SystemExit(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _str(name: str, default: str | None = None) -> str | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -109,8 +116,8 @@ def load_settings() -> Settings:
         bootstrap_token=_str("PHONEGRAPH_BOOTSTRAP_TOKEN"),
         ftp_url=_str("PHONEGRAPH_FTP_URL"),
         secret_key=_str("PHONEGRAPH_SECRET_KEY"),
-        deploy_concurrency=max(1, _int("PHONEGRAPH_DEPLOY_CONCURRENCY", 32)),
-        phone_timeout=float(_int("PHONEGRAPH_PHONE_TIMEOUT", 120)),
+        deploy_concurrency=_positive_int("PHONEGRAPH_DEPLOY_CONCURRENCY", 32),
+        phone_timeout=_float("PHONEGRAPH_PHONE_TIMEOUT", 120.0),
         restart_grace=_float("PHONEGRAPH_RESTART_GRACE", 10.0),
         options_interval=_float("PHONEGRAPH_OPTIONS_INTERVAL", 1.0),
         deploy_heartbeat=_float("PHONEGRAPH_DEPLOY_HEARTBEAT", 5.0),

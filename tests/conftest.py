@@ -359,5 +359,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     import aiosqlite
 
     for obj in gc.get_objects():
-        if isinstance(obj, aiosqlite.Connection) and getattr(obj, "_running", False):
-            obj.stop()
+        try:
+            if isinstance(obj, aiosqlite.Connection) and getattr(obj, "_running", False):
+                obj.stop()
+        except ReferenceError:  # a dead weak proxy
+            continue

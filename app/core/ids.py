@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from app.core.errors import ErrorCode, UserInputError
+from app.core.errors import BadRequestError, ErrorCode, UserInputError
 
 
 def to_global_id(type_name: str, pk: int) -> str:
@@ -32,4 +32,13 @@ def decode_id(value: str, expected: str, *field: str) -> int:
     parsed = parse_global_id(value)
     if parsed is None or parsed[0] != expected:
         raise UserInputError(ErrorCode.NOT_FOUND, f"No {expected} with id {value!r}", field or None)
+    return parsed[1]
+
+
+def decode_arg(value: str, type_name: str, arg: str) -> int:
+    """The pk of an id passed to a query argument or filter (malformed: a top-level
+    BAD_USER_INPUT error, as queries have no userErrors)."""
+    parsed = parse_global_id(str(value))
+    if parsed is None or parsed[0] != type_name:
+        raise BadRequestError(f"'{arg}' is not a {type_name} id.")
     return parsed[1]

@@ -147,6 +147,18 @@ def _keyset(
     return out
 
 
+def _order_tag(keys: Sequence[OrderKey]) -> str:
+    """Names the order a cursor belongs to, so a cursor of another order is refused."""
+    return ",".join(("-" if k.descending else "") + k.field for k in keys)
+
+
+def _decode_tagged(cursor: str, keys: Sequence[OrderKey], arg: str) -> list[Any]:
+    values = _decode(cursor, len(keys) + 1, arg)
+    if values[0] != _order_tag(keys):
+        raise BadRequestError(f"'{arg}' is a cursor of a list in another order.")
+    return values[1:]
+
+
 def _row_key(row: Any, keys: Sequence[OrderKey], names: Sequence[str]) -> list[Any]:
     return [getattr(row, n) for n in names]
 
@@ -175,11 +187,11 @@ async def paginate(
     page_qs = qs.annotate(**annotations) if annotations else qs
     if args.after is not None:
         page_qs = page_qs.filter(
-            _keyset(keys, names, _decode(args.after, len(keys), "after"), True)
+            _keyset(keys, names, _decode_tagged(args.after, keys, "after"), True)
         )
     if args.before is not None:
         page_qs = page_qs.filter(
-            _keyset(keys, names, _decode(args.before, len(keys), "before"), False)
+            _keyset(keys, names, _decode_tagged(args.before, keys, "before"), False)
         )
     flip = backwards
     ordering = [
@@ -190,7 +202,8 @@ async def paginate(
     rows = rows[:size]
     if backwards:
         rows.reverse()
-    cursors = [_encode(_row_key(r, keys, names)) for r in rows]
+    tag = _order_tag(keys)
+    cursors = [_encode([tag, *_row_key(r, keys, names)]) for r in rows]
     if backwards:
         has_prev, has_next = more, args.before is not None
     else:
@@ -209,10 +222,10 @@ def paginate_list(
     keyed = [(list(key(i)), i) for i in items]
     if args.after is not None and keyed:
         after = _decode(args.after, len(keyed[0][0]), "after")
-        keyed = [(k, i) for k, i in keyed if _cmp(k, after) > 0]
+        keyed = [(k, i) for k, i in keyed if _cmp(k, after, "after") > 0]
     if args.before is not None and keyed:
         before = _decode(args.before, len(keyed[0][0]), "before")
-        keyed = [(k, i) for k, i in keyed if _cmp(k, before) < 0]
+        keyed = [(k, i) for k, i in keyed if _cmp(k, before, "before") < 0]
     if backwards:
         page = keyed[-size:] if size else []
         has_prev, has_next = len(keyed) > size, args.before is not None
@@ -223,10 +236,13 @@ def paginate_list(
     return _connection([to_node(i) for _, i in page], cursors, has_next, has_prev, len(items))
 
 
-def _cmp(a: Sequence[Any], b: Sequence[Any]) -> int:
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            return -1 if (x is None or (y is not None and x < y)) else 1
+def _cmp(a: Sequence[Any], b: Sequence[Any], arg: str) -> int:
+    try:
+        for x, y in zip(a, b, strict=False):
+            if x != y:
+                return -1 if (x is None or (y is not None and x < y)) else 1
+    except TypeError as exc:  # a cursor of another list
+        raise BadRequestError(f"'{arg}' is not a cursor of this list.") from exc
     return 0
 
 

@@ -141,3 +141,30 @@ def company_in_scope(viewer: Viewer, company_id: int | None) -> bool:
     if viewer.role == Role.SYSTEM_ADMIN:
         return True
     return company_id is not None and company_id == viewer.company_id
+
+
+# ---------------------------------------------------------------- deploy rules
+
+
+async def deploy_targets(viewer: Viewer) -> QuerySet[Phone]:
+    """Phones the viewer may switch a profile onto: the phones it sees, and for a USER
+    allowed to hot-desk, every ACTIVE hot-desk phone of its company (Extension Mobility)."""
+    from app.devices.models import PhoneStatus
+
+    seen = visible(Phone, viewer)
+    if viewer.role != Role.USER or viewer.sip_user_id is None or viewer.company_id is None:
+        return seen
+    user = await SipUser.get_or_none(id=viewer.sip_user_id)
+    if user is None or not user.hotdesk_allowed:
+        return seen
+    hotdesk = Q(company_id=viewer.company_id, can_hotdesk=True, status=PhoneStatus.ACTIVE)
+    return Phone.filter(hotdesk | Q(lines__sip_user_id=viewer.sip_user_id)).distinct()
+
+
+def may_cancel(viewer: Viewer, job: DeployJob) -> bool:
+    """Whether the viewer may cancel a job it sees (``job.profile`` fetched): admins any;
+    a USER only the deploys of its own profiles, not a reboot an admin asked for."""
+    if viewer.role != Role.USER:
+        return True
+    profile = job.profile  # type: ignore[attr-defined]
+    return profile is not None and profile.owner_id == viewer.sip_user_id

@@ -131,6 +131,9 @@ async def api_token_create(viewer: Viewer, data: dict[str, Any]) -> tuple[ApiTok
         if user is None:
             raise not_found("SipUser", "input", "sipUserId")
         sip_user_id = user.id
+        # The user's company, so that company's admins can see and revoke the token.
+        domain = await user.domain
+        company_id = domain.company_id  # type: ignore[attr-defined]
     return await create_token(name, role, company_id=company_id, sip_user_id=sip_user_id)
 
 

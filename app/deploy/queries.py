@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from app.core.context import Info, viewer_of
 from app.core.errors import BadRequestError
-from app.core.pagination import Connection, OrderKey, PageArgs, paginate
+from app.core.pagination import Connection, OrderKey, PageArgs, paginate, paginate_list
 from app.core.scalars import normalize_mac
 from app.core.scope import visible
 from app.deploy import models
@@ -16,9 +18,22 @@ NEWEST_FIRST = [OrderKey("id", descending=True)]
 async def phone_deploy_jobs(
     info: Info, phone_id: int, *, first: int | None = None, after: str | None = None
 ) -> Connection[DeployJob]:
-    """A phone's jobs, newest first."""
-    qs = visible(models.DeployJob, viewer_of(info)).filter(phone_id=phone_id)
-    return await paginate(qs, PageArgs(first, after), NEWEST_FIRST, DeployJob.from_model)
+    """A phone's jobs, newest first (``Phone.deployJobs``).
+
+    One query loads the jobs of every phone of the page, so a list of phones costs the
+    same number of queries whatever its length.
+    """
+    viewer = viewer_of(info)
+
+    async def load(phone_ids: list[int]) -> list[list[models.DeployJob]]:
+        groups: dict[int, list[models.DeployJob]] = defaultdict(list)
+        rows = visible(models.DeployJob, viewer).filter(phone_id__in=phone_ids).order_by("-id")
+        for row in await rows:
+            groups[row.phone_id].append(row)  # type: ignore[attr-defined]
+        return [groups.get(i, []) for i in phone_ids]
+
+    rows = await info.context.loaders.get("phone_deploy_jobs", load).load(phone_id)
+    return paginate_list(rows, PageArgs(first, after), lambda j: [-j.id], DeployJob.from_model)
 
 
 async def deploy_jobs(

@@ -235,6 +235,11 @@ class Runner:
             raise
         except Exception:
             log.exception("deploy job %s crashed", job_id)
+            # Never leave it RUNNING: that would keep the phone locked until a restart.
+            try:
+                await self._interrupt(job_id, "The job stopped on an internal error")
+            except Exception:
+                log.exception("could not end crashed deploy job %s", job_id)
         finally:
             self.tasks.pop(job_id, None)
             self.busy_phones.discard(phone_id)

@@ -25,13 +25,11 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.core.auth import Viewer
 from app.core.errors import (
-    BadRequestError,
     conflict,
     forbidden,
     incompatible,
@@ -39,14 +37,13 @@ from app.core.errors import (
     not_found,
 )
 from app.core.events import get_bus
-from app.core.ids import decode_id, parse_global_id
-from app.core.models import Role
+from app.core.ids import decode_id
+from app.core.models import Company
 from app.core.scalars import format_mac, normalize_mac
-from app.core.scope import require_write, visible
+from app.core.scope import deploy_targets, may_cancel, require_write, visible
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.pipeline import bus_message, finish, publish
 from app.devices.models import Phone, PhoneModel, PhoneStatus
-from app.pbx.models import SipUser
 from app.profiles.models import PhoneProfile
 from app.profiles.service import fits_model, fits_software, get_profile
 
@@ -74,17 +71,8 @@ async def _visible_phone(viewer: Viewer, mac: str, *field: str) -> Phone:
 
 
 async def _deployable_phone(viewer: Viewer, mac: str) -> Phone:
-    """The phone a caller may deploy a profile to (see the module docstring)."""
-    mac12 = _mac(mac, "mac")
-    phone = await visible(Phone, viewer).get_or_none(mac=mac12)
-    if phone is None and viewer.role == Role.USER and viewer.sip_user_id is not None:
-        candidate = await Phone.get_or_none(
-            mac=mac12, company_id=viewer.company_id, can_hotdesk=True, status=PhoneStatus.ACTIVE
-        )
-        if candidate is not None and viewer.company_id is not None:
-            user = await SipUser.get_or_none(id=viewer.sip_user_id)
-            if user is not None and user.hotdesk_allowed:
-                phone = candidate
+    """The phone a caller may deploy a profile to (see ``scope.deploy_targets``)."""
+    phone = await (await deploy_targets(viewer)).get_or_none(mac=_mac(mac, "mac"))
     if phone is None:
         raise not_found("Phone", "mac")
     return phone
@@ -152,6 +140,11 @@ async def deploy_profile(
     profile = await get_profile(viewer, profile_id, "profileId")
     phone = await _deployable_phone(viewer, mac)
     _require_active(phone)
+    owner_company = await Company.filter(sip_domains__users__id=profile.owner_id).first()  # type: ignore[attr-defined]
+    if owner_company is None or owner_company.id != phone.company_id:  # type: ignore[attr-defined]
+        raise incompatible(
+            "The profile's owner and the phone belong to different companies", "profileId"
+        )
     model = await PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
     model_name = model.name if model else None
     if not fits_model(profile, model_name):
@@ -187,33 +180,10 @@ async def reprovision(viewer: Viewer, mac: str) -> DeployJob:
 
 
 def filter_phones(viewer: Viewer, flt: Any) -> QuerySet[Phone]:
-    """Visible phones matching a ``PhoneFilter`` (every field optional)."""
-    qs = visible(Phone, viewer)
-    if flt is None:
-        return qs
-    company_id = getattr(flt, "company_id", None)
-    if company_id:
-        parsed = parse_global_id(str(company_id))
-        if parsed is None or parsed[0] != "Company":
-            raise BadRequestError("filter.companyId is not a Company id")
-        qs = qs.filter(company_id=parsed[1])
-    status = getattr(flt, "status", None)
-    if status is not None:
-        qs = qs.filter(status=getattr(status, "value", status))
-    vendor = getattr(flt, "vendor", None)
-    if vendor:
-        qs = qs.filter(model__vendor__iexact=vendor.strip())
-    model = getattr(flt, "model", None)
-    if model:
-        qs = qs.filter(model__name__iexact=model.strip())
-    search = (getattr(flt, "search", None) or "").strip()
-    if search:
-        cond = Q(name__icontains=search)
-        hexdigits = "".join(c for c in search if c not in ":-.").upper()
-        if hexdigits and all(c in "0123456789ABCDEF" for c in hexdigits):
-            cond |= Q(mac__contains=hexdigits)
-        qs = qs.filter(cond)
-    return qs
+    """Visible phones matching a ``PhoneFilter``: the same selection as ``phones(filter)``."""
+    from app.devices.queries import filter_phones as matching
+
+    return matching(visible(Phone, viewer), flt)
 
 
 async def reprovision_many(viewer: Viewer, flt: Any) -> list[DeployJob]:
@@ -232,13 +202,11 @@ async def reprovision_many(viewer: Viewer, flt: Any) -> list[DeployJob]:
 async def cancel(viewer: Viewer, job_id: str) -> DeployJob:
     """QUEUED: cancelled at once. RUNNING: stops before its next step. Ended: CONFLICT."""
     pk = decode_id(job_id, "DeployJob", "id")
-    job = await visible(DeployJob, viewer).get_or_none(id=pk)
+    job = await visible(DeployJob, viewer).get_or_none(id=pk).prefetch_related("profile")
     if job is None:
         raise not_found("DeployJob", "id")
-    if viewer.role == Role.USER:
-        profile = await PhoneProfile.get_or_none(id=job.profile_id)  # type: ignore[attr-defined]
-        if profile is None or profile.owner_id != viewer.sip_user_id:  # type: ignore[attr-defined]
-            raise forbidden("A USER token may cancel only the deploys of its own profiles.")
+    if not may_cancel(viewer, job):
+        raise forbidden("A USER token may cancel only the deploys of its own profiles.")
     if job.status == DeployJobStatus.QUEUED:
         if await finish(
             job,

@@ -215,6 +215,10 @@ async def phone_update(viewer: Viewer, mac: str, data: dict[str, Any]) -> Phone:
             await sync_lines(phone, await _phone_line_count(phone))
         if company_changed:
             await _free_foreign_lines(phone)
+            # The phone's job history moves with it: the old company no longer sees it.
+            from app.deploy.models import DeployJob
+
+            await DeployJob.filter(phone_id=phone.id).update(company_id=phone.company_id)  # type: ignore[attr-defined]
     return phone
 
 

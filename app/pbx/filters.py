@@ -14,8 +14,7 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from app.core.errors import BadRequestError
-from app.core.ids import parse_global_id
+from app.core.ids import decode_arg
 from app.core.pagination import OrderDirection, OrderKey
 from app.pbx import models
 from app.pbx.enums import SipUserOrderField
@@ -29,14 +28,6 @@ _ORDER_COLUMNS = {
     # timestamps (which keyset cursors carry as text).
     SipUserOrderField.CREATED_AT: "id",
 }
-
-
-def decode_arg(value: str, type_name: str, arg: str) -> int:
-    """The pk of an id passed to a query argument (malformed: a top-level error)."""
-    parsed = parse_global_id(value)
-    if parsed is None or parsed[0] != type_name:
-        raise BadRequestError(f"'{arg}' is not a {type_name} id.")
-    return parsed[1]
 
 
 def _text_key(text: str, descending: bool) -> list[int]:

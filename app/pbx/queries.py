@@ -5,11 +5,11 @@ from __future__ import annotations
 from tortoise.models import Model
 
 from app.core.context import Info, viewer_of
-from app.core.ids import parse_global_id
+from app.core.ids import decode_arg, parse_global_id
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate, paginate_list
 from app.core.scope import get_visible, visible
 from app.pbx import loaders, models
-from app.pbx.filters import UserQuery, decode_arg, domain_filter_q
+from app.pbx.filters import UserQuery, domain_filter_q
 from app.pbx.inputs import SipDomainFilter, SipUserFilter, SipUserOrder
 from app.pbx.types import SipDomain, SipGroup, SipQueue, SipUser, TrustedNetwork
 

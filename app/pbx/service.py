@@ -294,6 +294,13 @@ async def user_delete(viewer: Viewer, user_id: str) -> int:
     """Delete a user: their group memberships and profiles go, their phone lines are freed."""
     require_write(SipUser, viewer)
     user = await _visible_or_not_found(SipUser, viewer, user_id, "SipUser", "id")
+    from app.deploy.models import DeployJob, DeployJobStatus
+
+    if await DeployJob.filter(
+        profile__owner_id=user.id,
+        status__in=[DeployJobStatus.QUEUED, DeployJobStatus.RUNNING],
+    ).exists():
+        raise in_use("A deploy of one of this user's profiles is still queued or running", "id")
     async with in_transaction():
         await _release_extension(user.domain_id, user.extension_number, ExtensionOwner.USER)
         await user.delete()

@@ -151,17 +151,13 @@ async def profile_delete(viewer: Viewer, profile_id: str) -> int:
 
 async def filter_profiles(viewer: Viewer, flt: Any) -> QuerySet[PhoneProfile]:
     """Visible profiles matching a ``PhoneProfileFilter`` (or all visible ones)."""
-    from app.core.errors import BadRequestError
-    from app.core.ids import parse_global_id
+    from app.core.ids import decode_arg
 
     qs = visible(PhoneProfile, viewer)
     if flt is None:
         return qs
     if flt.owner_id is not None:
-        parsed = parse_global_id(str(flt.owner_id))
-        if parsed is None or parsed[0] != "SipUser":
-            raise BadRequestError("filter.ownerId is not a SipUser id")
-        qs = qs.filter(owner_id=parsed[1])
+        qs = qs.filter(owner_id=decode_arg(flt.owner_id, "SipUser", "filter.ownerId"))
     if flt.software_type is not None:
         value = getattr(flt.software_type, "value", flt.software_type)
         qs = qs.filter(Q(software_type=value) | Q(software_type__isnull=True))

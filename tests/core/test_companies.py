@@ -151,3 +151,31 @@ async def test_user_token_sees_nothing_it_does_not_own(
         'mutation { apiTokenCreate(input: {name: "x", role: USER}) { token userErrors { code } } }'
     )
     assert body["data"]["apiTokenCreate"]["userErrors"] == [{"code": "FORBIDDEN"}]
+
+
+async def test_company_admin_sees_and_revokes_user_tokens_of_its_users(
+    admin: GraphQLClient, tenant_factory, live_server: LiveServer  # type: ignore[no-untyped-def]
+) -> None:
+    from app.core.ids import parse_global_id, to_global_id
+    from app.pbx.models import SipDomain, SipUser
+
+    acme = await tenant_factory("Acme")
+    domain = await SipDomain.create(
+        company_id=parse_global_id(acme.company_id)[1], name="acme.example.net", display_name="A"
+    )
+    user = await SipUser.create(domain=domain, username="joe", display_name="Joe", extension_number="100")
+    payload = await acme.client.mutate(
+        """mutation($u: ID!) { apiTokenCreate(input: {name: "joe", role: USER, sipUserId: $u}) {
+           token apiToken { id company { id } } userErrors { code } } }""",
+        {"u": to_global_id("SipUser", user.id)},
+    )
+    assert payload["apiToken"]["company"] == {"id": acme.company_id}
+    joe = live_server.client(payload["token"])
+    assert (await joe.data("{ viewer { role } }"))["viewer"]["role"] == "USER"
+    revoked = await acme.client.mutate(
+        "mutation($id: ID!) { apiTokenRevoke(id: $id) { deletedId userErrors { code } } }",
+        {"id": payload["apiToken"]["id"]},
+    )
+    assert revoked["deletedId"] == payload["apiToken"]["id"]
+    body = await joe.execute("{ viewer { role } }")
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

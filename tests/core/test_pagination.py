@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import GraphQLClient, create_company
 
 PAGE = """
@@ -104,3 +106,21 @@ async def test_keyset_over_a_datetime_column_pages_forwards_and_backwards(
     # `after` is the cursor of F (the last page, [G], has no next page).
     back = await paginate(Company.all(), PageArgs(last=2, before=after), order, lambda c: c.name)
     assert back.nodes == ["Company D", "Company E"]
+
+
+async def test_cursor_of_another_order_is_refused_readably(admin: GraphQLClient) -> None:
+    from app.core.errors import BadRequestError
+    from app.core.models import Company
+    from app.core.pagination import OrderKey, PageArgs, paginate
+
+    await _seed(admin)
+    by_date = await paginate(
+        Company.all(), PageArgs(first=2), [OrderKey("created_at")], lambda c: c.name
+    )
+    with pytest.raises(BadRequestError, match="another order"):
+        await paginate(
+            Company.all(),
+            PageArgs(first=2, after=by_date.page_info.end_cursor),
+            [OrderKey("name")],
+            lambda c: c.name,
+        )

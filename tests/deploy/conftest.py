@@ -119,6 +119,18 @@ def ftp_fetch(server: FtpServerHandle):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------- WebSocket client
 
 
+async def bus_listeners(count: int, timeout: float = 10.0) -> None:
+    """Wait until ``count`` subscriptions listen on the event bus (the server runs in
+    this process), so events published next reach them."""
+    from app.core.events import get_bus
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while get_bus().subscriber_count < count:
+        assert loop.time() < deadline, "the subscription did not start listening"
+        await asyncio.sleep(0.01)
+
+
 class Subscription:
     """One GraphQL subscription over ``graphql-transport-ws``."""
 

@@ -131,3 +131,22 @@ async def test_user_cannot_use_a_phone_that_is_not_shared(world: DeployWorld) ->
 
     assert payload["userErrors"][0]["code"] == "NOT_FOUND"
     assert sim.log == []
+
+
+async def test_profile_of_another_company_cannot_go_onto_a_phone(
+    world: DeployWorld, tenant_factory  # type: ignore[no-untyped-def]
+) -> None:
+    """Even a system admin cannot put one company's user profile on another's phone."""
+    from tests.deploy.conftest import pk_of
+
+    globex = await tenant_factory("Globex")
+    sim = await world.sim()
+    await world.phone(sim, company_pk=pk_of(globex.company_id))
+    profile_id = await world.profile(await world.user())  # a user of Acme
+
+    payload = await world.deploy(profile_id, sim.mac)
+
+    assert payload["job"] is None
+    assert payload["userErrors"][0]["code"] == "INCOMPATIBLE"
+    assert payload["userErrors"][0]["field"] == ["profileId"]
+    assert sim.log == []

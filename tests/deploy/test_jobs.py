@@ -8,7 +8,14 @@ import asyncio
 from app.devices.models import PhoneStatus, PhoneTemplate
 from app.devices.rendering import render_phone_config
 from tests.conftest import ADMIN_TOKEN, create_company
-from tests.deploy.conftest import DeployWorld, Subscription, pk_of, progress, steps
+from tests.deploy.conftest import (
+    DeployWorld,
+    Subscription,
+    bus_listeners,
+    pk_of,
+    progress,
+    steps,
+)
 
 CANCEL = """
 mutation($id: ID!) { deployJobCancel(id: $id) {
@@ -208,7 +215,7 @@ async def test_phone_events_streams_only_that_phones_jobs(world: DeployWorld) ->
     await world.phone(other)
     query = "subscription($mac: MacAddress) { phoneEvents(mac: $mac) { step job { kind phone { mac } } } }"
     async with Subscription(world.server.ws_url, ADMIN_TOKEN, query, {"mac": watched.mac}) as sub:
-        await asyncio.sleep(0.2)  # the subscription is listening
+        await bus_listeners(1)  # the subscription is listening
         other_job = (await world.admin.data(REBOOT, {"mac": other.mac}))["phoneReboot"]["job"]
         await world.wait_job(other_job["id"])
         await world.admin.data(REBOOT, {"mac": watched.mac})
@@ -231,7 +238,7 @@ async def test_phone_events_without_mac_shows_only_the_callers_company(
     await world.phone(ours)
     query = "subscription { phoneEvents { step job { phone { mac } } } }"
     async with Subscription(world.server.ws_url, globex.client.token or "", query, {}) as sub:
-        await asyncio.sleep(0.2)
+        await bus_listeners(1)
         acme_job = (await world.admin.data(REBOOT, {"mac": ours.mac}))["phoneReboot"]["job"]
         await world.wait_job(acme_job["id"])
         await world.admin.data(REBOOT, {"mac": theirs.mac})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.devices.models import Phone
 from tests.conftest import GraphQLClient, QueryCounter, Tenant
-from tests.devices.conftest import ASSIGN_LINE, add_sip_user, create_phone, model_id
+from tests.devices.conftest import ASSIGN_LINE, add_sip_user, create_phone, model_id, pk_of
 
 LIST = """query($first: Int, $after: String, $last: Int, $before: String, $filter: PhoneFilter,
   $order: PhoneOrder) {
@@ -127,4 +127,41 @@ async def test_query_count_does_not_grow_with_page_size(
         assert all(n["assignee"] and n["model"]["name"] == "8845" for n in data["phones"]["nodes"])
         # The deploy runner polls its queue in the background; those are not ours.
         counts.append(sum('"deploy_job"' not in s for s in count_queries.statements))
+    assert 0 < counts[0] == counts[1], counts
+
+
+NESTED_JOBS = """query($first: Int) {
+  phones(first: $first) { nodes { mac deployJobs(first: 2) { totalCount nodes { kind } } } }
+  companies(first: $first) { nodes { phones(first: 3) { totalCount nodes { mac } } } }
+}"""
+
+
+async def test_nested_jobs_and_company_phones_cost_the_same_at_any_page_size(
+    admin: GraphQLClient, tenant_factory, count_queries: QueryCounter  # type: ignore[no-untyped-def]
+) -> None:
+    """``phones { deployJobs }`` and ``companies { phones }`` load per page, not per row."""
+    from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus
+    from app.deploy.runner import stop_runner
+
+    await stop_runner()  # its polling of the job queue would blur the count
+    for c in range(6):
+        tenant = await tenant_factory(f"Company {c}")
+        for p in range(2):
+            phone = await create_phone(admin, mac=f"0000000020{c}{p}", companyId=tenant.company_id)
+            for _ in range(3):
+                await DeployJob.create(
+                    kind=DeployJobKind.REBOOT,
+                    status=DeployJobStatus.SUCCEEDED,
+                    phone_id=(await Phone.get(mac=phone["mac"].replace(":", ""))).id,
+                    company_id=pk_of(tenant.company_id),
+                )
+    counts = []
+    for size in (2, 6):
+        count_queries.statements.clear()
+        data = await admin.data(NESTED_JOBS, {"first": size})
+        assert len(data["phones"]["nodes"]) == size
+        assert all(n["deployJobs"]["totalCount"] == 3 for n in data["phones"]["nodes"])
+        assert all(len(n["deployJobs"]["nodes"]) == 2 for n in data["phones"]["nodes"])
+        assert [c["phones"]["totalCount"] for c in data["companies"]["nodes"]] == [2] * size
+        counts.append(count_queries.count)
     assert 0 < counts[0] == counts[1], counts

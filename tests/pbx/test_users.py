@@ -274,3 +274,29 @@ async def test_user_knows_its_domain_and_groups(acme: Pbx) -> None:
     assert user["domain"] == {"id": acme.domain_id, "name": acme.domain_name}
     assert [g["groupName"] for g in user["groups"]] == ["sales", "support"]
     assert user["phones"] == [] and user["phoneProfiles"] == []
+
+
+async def test_user_with_a_deploy_in_progress_cannot_be_deleted(acme: Pbx) -> None:
+    """Deleting the user would delete the profile a running job is putting on a phone."""
+    from app.core.ids import parse_global_id
+    from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus
+    from app.deploy.runner import stop_runner
+    from app.devices.models import Phone
+    from app.profiles.models import PhoneProfile
+
+    await stop_runner()  # the job stays QUEUED
+    joe = await acme.user("joe", "100")
+    joe_pk = parse_global_id(joe["id"])[1]
+    profile = await PhoneProfile.create(owner_id=joe_pk, name="desk", cnf_xml="<device/>")
+    phone = await Phone.create(mac="AABBCCDDEE01")
+    job = await DeployJob.create(
+        kind=DeployJobKind.PROFILE_DEPLOY, phone_id=phone.id, profile_id=profile.id
+    )
+    payload = await payload_of(acme.client, DELETE_USER, {"id": joe["id"]})
+    assert errors_of(payload) == [(["id"], "IN_USE")]
+    assert await PhoneProfile.exists(id=profile.id)
+
+    await DeployJob.filter(id=job.id).update(status=DeployJobStatus.SUCCEEDED)
+    deleted = await acme.client.mutate(DELETE_USER, {"id": joe["id"]})
+    assert deleted["deletedId"] == joe["id"]
+    assert not await PhoneProfile.exists(id=profile.id)
