@@ -56,6 +56,11 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+# Phones waiting for approval that one company may have; unknown MACs beyond it are not
+# recorded until some are approved or rejected.
+MAX_PENDING_PER_COMPANY = 1000
+
+
 async def serve_config(request: Request) -> Response:
     key = request.path_params.get("key", "")
     filename = request.path_params.get("filename", "")
@@ -74,6 +79,13 @@ async def serve_config(request: Request) -> Response:
         base = await DectBase.get_or_none(mac=match.mac)
         if base is not None:
             return await _serve_dect_base(base, company, filename)
+        pending = await Phone.filter(company_id=company.id, status=PhoneStatus.PENDING).count()
+        if pending >= MAX_PENDING_PER_COMPANY:
+            # A leaked key must not let anyone fill the registry with made-up MACs.
+            log.warning(
+                "company %s has %d pending phones: %s not recorded", company.id, pending, match.mac
+            )
+            return _not_found()
         await service.register_pending_phone(
             company.id, match.mac, await _model_of(match.model_ids), address
         )

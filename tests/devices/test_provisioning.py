@@ -184,3 +184,18 @@ async def test_yealink_config_is_plain_text(
     assert response.headers["cache-control"] == "no-store"
     assert response.text.startswith("#!version:1.0.0.1")
     assert "local_time.time_zone_name = Europe/Berlin" in response.text
+
+
+async def test_pending_registrations_per_company_are_capped(
+    admin: GraphQLClient, acme: Tenant, live_server: LiveServer, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Someone holding a leaked key cannot fill the registry with made-up MACs."""
+    from app.devices import provisioning
+
+    monkeypatch.setattr(provisioning, "MAX_PENDING_PER_COMPANY", 2)
+    key = await provisioning_key(admin, acme)
+    for mac in ("00AA11BB2201", "00AA11BB2202", "00AA11BB2203"):
+        assert (await fetch(live_server, key, f"SEP{mac}.cnf.xml")).status_code == 404
+    data = await admin.data("{ phones(filter: {status: PENDING}) { totalCount nodes { mac } } }")
+    assert data["phones"]["totalCount"] == 2
+    assert "00:AA:11:BB:22:03" not in [n["mac"] for n in data["phones"]["nodes"]]
