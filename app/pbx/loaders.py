@@ -20,9 +20,7 @@ from app.profiles.models import PhoneProfile
 M = TypeVar("M", bound=Model)
 
 
-def _grouped(
-    keys: list[int], rows: Iterable[M], parent: Callable[[M], int]
-) -> list[list[M]]:
+def _grouped(keys: list[int], rows: Iterable[M], parent: Callable[[M], int]) -> list[list[M]]:
     groups: dict[int, list[M]] = defaultdict(list)
     for row in rows:
         groups[parent(row)].append(row)
@@ -96,54 +94,40 @@ def domain_trusted_networks(info: Info) -> DataLoader[int, list[models.TrustedNe
     return _loader(info, "domain_trusted_networks", load)
 
 
-def group_members(info: Info) -> DataLoader[int, list[models.SipUser]]:
-    """Visible member users of each group, by username."""
+def _memberships(
+    info: Info, name: str, key_field: str, other_field: str, other: type[Any], sort_by: str
+) -> DataLoader[int, list[Any]]:
+    """Rows of ``other`` linked to each key through group memberships, visible ones only,
+    sorted by ``sort_by`` then id: two queries, however many keys."""
     viewer = viewer_of(info)
 
-    async def load(keys: list[int]) -> list[list[models.SipUser]]:
-        pairs = await models.SipGroupMember.filter(group_id__in=keys).values_list(
-            "group_id", "user_id"
+    async def load(keys: list[int]) -> list[list[Any]]:
+        pairs = await models.SipGroupMember.filter(**{f"{key_field}__in": keys}).values_list(
+            key_field, other_field
         )
-        users = {
-            u.id: u
-            for u in await visible(models.SipUser, viewer).filter(
-                id__in=list({user_id for _, user_id in pairs})
-            )
+        found = {
+            row.id: row
+            for row in await visible(other, viewer).filter(id__in=list({o for _, o in pairs}))
         }
-        groups: dict[int, list[models.SipUser]] = defaultdict(list)
-        for group_id, user_id in pairs:
-            if user_id in users:
-                groups[group_id].append(users[user_id])
-        for members in groups.values():
-            members.sort(key=lambda u: (u.username, u.id))
-        return [groups.get(k, []) for k in keys]
+        out: dict[int, list[Any]] = defaultdict(list)
+        for key, other_id in pairs:
+            if other_id in found:
+                out[key].append(found[other_id])
+        for rows in out.values():
+            rows.sort(key=lambda r: (getattr(r, sort_by), r.id))
+        return [out.get(k, []) for k in keys]
 
-    return _loader(info, "group_members", load)
+    return _loader(info, name, load)
+
+
+def group_members(info: Info) -> DataLoader[int, list[models.SipUser]]:
+    """Visible member users of each group, by username."""
+    return _memberships(info, "group_members", "group_id", "user_id", models.SipUser, "username")
 
 
 def user_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:
     """Visible groups each user belongs to, by group name."""
-    viewer = viewer_of(info)
-
-    async def load(keys: list[int]) -> list[list[models.SipGroup]]:
-        pairs = await models.SipGroupMember.filter(user_id__in=keys).values_list(
-            "user_id", "group_id"
-        )
-        found = {
-            g.id: g
-            for g in await visible(models.SipGroup, viewer).filter(
-                id__in=list({group_id for _, group_id in pairs})
-            )
-        }
-        out: dict[int, list[models.SipGroup]] = defaultdict(list)
-        for user_id, group_id in pairs:
-            if group_id in found:
-                out[user_id].append(found[group_id])
-        for groups in out.values():
-            groups.sort(key=lambda g: (g.group_name, g.id))
-        return [out.get(k, []) for k in keys]
-
-    return _loader(info, "user_groups", load)
+    return _memberships(info, "user_groups", "user_id", "group_id", models.SipGroup, "group_name")
 
 
 def queue_members(info: Info) -> DataLoader[int, list[models.SipQueueMember]]:
@@ -151,8 +135,10 @@ def queue_members(info: Info) -> DataLoader[int, list[models.SipQueueMember]]:
     viewer = viewer_of(info)
 
     async def load(keys: list[int]) -> list[list[models.SipQueueMember]]:
-        rows = await visible(models.SipQueueMember, viewer).filter(queue_id__in=keys).order_by(
-            "ring_order", "id"
+        rows = (
+            await visible(models.SipQueueMember, viewer)
+            .filter(queue_id__in=keys)
+            .order_by("ring_order", "id")
         )
         return _grouped(keys, rows, lambda r: r.queue_id)  # type: ignore[attr-defined]
 

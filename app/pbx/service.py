@@ -12,6 +12,7 @@ refuses a second holder.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -271,15 +272,22 @@ async def user_update(viewer: Viewer, user_id: str, data: dict[str, Any]) -> Sip
     errors: list[UserError] = []
     if "username" in clean:
         errors += await _check_unique(
-            SipUser, user.domain_id, "username", clean["username"], ("input", "username"),
-            "Username", exclude_id=user.id,
+            SipUser,
+            user.domain_id,
+            "username",
+            clean["username"],
+            ("input", "username"),
+            "Username",
+            exclude_id=user.id,
         )
     errors += await _check_extension(user.domain_id, clean, user.extension_number)
     rules.raise_all(errors)
     async with in_transaction():
         if "extension_number" in clean:
             await _renumber(
-                user.domain_id, user.extension_number, clean["extension_number"],
+                user.domain_id,
+                user.extension_number,
+                clean["extension_number"],
                 ExtensionOwner.USER,
             )
         user.update_from_dict(_user_columns(clean))
@@ -319,49 +327,95 @@ _GROUP_FIELDS: dict[str, rules.Cleaner] = {
 }
 
 
-async def group_create(viewer: Viewer, domain_id: str, data: dict[str, Any]) -> SipGroup:
-    require_write(SipGroup, viewer)
+@dataclass(frozen=True)
+class _Holder:
+    """Groups and queues: named holders of an extension, with the same rules."""
+
+    model: type[SipGroup] | type[SipQueue]
+    type_name: str
+    fields: dict[str, rules.Cleaner]
+    name_field: str
+    name_path: tuple[str, str]
+    label: str
+    owner: ExtensionOwner
+
+    def name_taken(self) -> UserInputError:
+        return duplicate(f"{self.label} exists already in this domain", *self.name_path)
+
+
+async def _holder_create(
+    holder: _Holder, viewer: Viewer, domain_id: str, data: dict[str, Any]
+) -> Any:
+    require_write(holder.model, viewer)
     domain = await _visible_or_not_found(SipDomain, viewer, domain_id, "SipDomain", "domainId")
     clean = rules.clean_input(
-        data, _GROUP_FIELDS, create=("group_name", "display_name", "extension_number")
+        data, holder.fields, create=(holder.name_field, "display_name", "extension_number")
     )
     errors = await _check_unique(
-        SipGroup, domain.id, "group_name", clean["group_name"], ("input", "groupName"), "Group"
+        holder.model,
+        domain.id,
+        holder.name_field,
+        clean[holder.name_field],
+        holder.name_path,
+        holder.label,
     )
     errors += await _check_extension(domain.id, clean)
     rules.raise_all(errors)
     async with in_transaction():
-        await _claim_extension(domain.id, clean["extension_number"], ExtensionOwner.GROUP)
+        await _claim_extension(domain.id, clean["extension_number"], holder.owner)
         try:
-            return await SipGroup.create(domain_id=domain.id, **clean)
+            return await holder.model.create(domain_id=domain.id, **clean)
         except IntegrityError as exc:
-            raise duplicate("Group exists already in this domain", "input", "groupName") from exc
+            raise holder.name_taken() from exc
 
 
-async def group_update(viewer: Viewer, group_id: str, data: dict[str, Any]) -> SipGroup:
-    require_write(SipGroup, viewer)
-    group = await _visible_or_not_found(SipGroup, viewer, group_id, "SipGroup", "id")
-    clean = rules.clean_input(data, _GROUP_FIELDS)
+async def _holder_update(holder: _Holder, viewer: Viewer, row_id: str, data: dict[str, Any]) -> Any:
+    require_write(holder.model, viewer)
+    row = await _visible_or_not_found(holder.model, viewer, row_id, holder.type_name, "id")
+    clean = rules.clean_input(data, holder.fields)
     errors: list[UserError] = []
-    if "group_name" in clean:
+    if holder.name_field in clean:
         errors += await _check_unique(
-            SipGroup, group.domain_id, "group_name", clean["group_name"],
-            ("input", "groupName"), "Group", exclude_id=group.id,
+            holder.model,
+            row.domain_id,
+            holder.name_field,
+            clean[holder.name_field],
+            holder.name_path,
+            holder.label,
+            exclude_id=row.id,
         )
-    errors += await _check_extension(group.domain_id, clean, group.extension_number)
+    errors += await _check_extension(row.domain_id, clean, row.extension_number)
     rules.raise_all(errors)
     async with in_transaction():
         if "extension_number" in clean:
             await _renumber(
-                group.domain_id, group.extension_number, clean["extension_number"],
-                ExtensionOwner.GROUP,
+                row.domain_id, row.extension_number, clean["extension_number"], holder.owner
             )
-        group.update_from_dict(clean)
+        row.update_from_dict(clean)
         try:
-            await group.save()
+            await row.save()
         except IntegrityError as exc:
-            raise duplicate("Group exists already in this domain", "input", "groupName") from exc
-    return group
+            raise holder.name_taken() from exc
+    return row
+
+
+_GROUP = _Holder(
+    SipGroup,
+    "SipGroup",
+    _GROUP_FIELDS,
+    "group_name",
+    ("input", "groupName"),
+    "Group",
+    ExtensionOwner.GROUP,
+)
+
+
+async def group_create(viewer: Viewer, domain_id: str, data: dict[str, Any]) -> SipGroup:
+    return await _holder_create(_GROUP, viewer, domain_id, data)
+
+
+async def group_update(viewer: Viewer, group_id: str, data: dict[str, Any]) -> SipGroup:
+    return await _holder_update(_GROUP, viewer, group_id, data)
 
 
 async def group_delete(viewer: Viewer, group_id: str) -> int:
@@ -379,9 +433,7 @@ async def group_delete(viewer: Viewer, group_id: str) -> int:
     return group.id
 
 
-async def _users_of_group_domain(
-    viewer: Viewer, group: SipGroup, user_ids: list[str]
-) -> list[int]:
+async def _users_of_group_domain(viewer: Viewer, group: SipGroup, user_ids: list[str]) -> list[int]:
     """The pks of ``user_ids``, each a visible user of the group's domain."""
     errors: list[UserError] = []
     wanted: list[tuple[int, int]] = []
@@ -391,10 +443,7 @@ async def _users_of_group_domain(
             errors += not_found("SipUser", "userIds", str(i)).errors
         else:
             wanted.append((i, parsed[1]))
-    found = {
-        u.id: u
-        for u in await _visible_users(viewer, [pk for _, pk in wanted])
-    }
+    found = {u.id: u for u in await _visible_users(viewer, [pk for _, pk in wanted])}
     pks: list[int] = []
     for i, pk in wanted:
         user = found.get(pk)
@@ -453,49 +502,23 @@ _QUEUE_FIELDS: dict[str, rules.Cleaner] = {
 }
 
 
+_QUEUE = _Holder(
+    SipQueue,
+    "SipQueue",
+    _QUEUE_FIELDS,
+    "queue_name",
+    ("input", "queueName"),
+    "Queue",
+    ExtensionOwner.QUEUE,
+)
+
+
 async def queue_create(viewer: Viewer, domain_id: str, data: dict[str, Any]) -> SipQueue:
-    require_write(SipQueue, viewer)
-    domain = await _visible_or_not_found(SipDomain, viewer, domain_id, "SipDomain", "domainId")
-    clean = rules.clean_input(
-        data, _QUEUE_FIELDS, create=("queue_name", "display_name", "extension_number")
-    )
-    errors = await _check_unique(
-        SipQueue, domain.id, "queue_name", clean["queue_name"], ("input", "queueName"), "Queue"
-    )
-    errors += await _check_extension(domain.id, clean)
-    rules.raise_all(errors)
-    async with in_transaction():
-        await _claim_extension(domain.id, clean["extension_number"], ExtensionOwner.QUEUE)
-        try:
-            return await SipQueue.create(domain_id=domain.id, **clean)
-        except IntegrityError as exc:
-            raise duplicate("Queue exists already in this domain", "input", "queueName") from exc
+    return await _holder_create(_QUEUE, viewer, domain_id, data)
 
 
 async def queue_update(viewer: Viewer, queue_id: str, data: dict[str, Any]) -> SipQueue:
-    require_write(SipQueue, viewer)
-    queue = await _visible_or_not_found(SipQueue, viewer, queue_id, "SipQueue", "id")
-    clean = rules.clean_input(data, _QUEUE_FIELDS)
-    errors: list[UserError] = []
-    if "queue_name" in clean:
-        errors += await _check_unique(
-            SipQueue, queue.domain_id, "queue_name", clean["queue_name"],
-            ("input", "queueName"), "Queue", exclude_id=queue.id,
-        )
-    errors += await _check_extension(queue.domain_id, clean, queue.extension_number)
-    rules.raise_all(errors)
-    async with in_transaction():
-        if "extension_number" in clean:
-            await _renumber(
-                queue.domain_id, queue.extension_number, clean["extension_number"],
-                ExtensionOwner.QUEUE,
-            )
-        queue.update_from_dict(clean)
-        try:
-            await queue.save()
-        except IntegrityError as exc:
-            raise duplicate("Queue exists already in this domain", "input", "queueName") from exc
-    return queue
+    return await _holder_update(_QUEUE, viewer, queue_id, data)
 
 
 async def queue_delete(viewer: Viewer, queue_id: str) -> int:
@@ -523,9 +546,7 @@ _MEMBER_FIELDS: dict[str, rules.Cleaner] = {
 }
 
 
-async def _member_columns(
-    viewer: Viewer, queue: SipQueue, clean: dict[str, Any]
-) -> dict[str, Any]:
+async def _member_columns(viewer: Viewer, queue: SipQueue, clean: dict[str, Any]) -> dict[str, Any]:
     """Check the member's group (visible, same domain) and map enums to columns."""
     out = dict(clean)
     if "group_id" in out:
@@ -582,9 +603,7 @@ async def queue_members_reorder(viewer: Viewer, queue_id: str, member_ids: list[
     parsed = [parse_global_id(ref) for ref in member_ids]
     pks = [p[1] for p in parsed if p is not None and p[0] == "SipQueueMember"]
     if len(pks) != len(member_ids) or len(set(pks)) != len(pks) or set(pks) != set(members):
-        raise invalid(
-            "memberIds must list every member of the queue exactly once", "memberIds"
-        )
+        raise invalid("memberIds must list every member of the queue exactly once", "memberIds")
     for order, pk in enumerate(pks):
         members[pk].ring_order = order
     if members:
@@ -607,8 +626,13 @@ async def _check_network(
     if "network" in clean:
         rules.raise_all(
             await _check_unique(
-                TrustedNetwork, domain_id, "network", clean["network"], ("input", "network"),
-                "Trusted network", exclude_id=exclude_id,
+                TrustedNetwork,
+                domain_id,
+                "network",
+                clean["network"],
+                ("input", "network"),
+                "Trusted network",
+                exclude_id=exclude_id,
             )
         )
 
