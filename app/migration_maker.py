@@ -73,6 +73,19 @@ async def _generate_for(dialect: str, name: str) -> tuple[str | None, str, str, 
     from aerich import Command
     from tortoise import Tortoise
 
+    from aerich.migrate import Migrate
+
+    # aerich collects operations on class attributes: start each dialect from nothing.
+    for attr in (
+        "upgrade_operators",
+        "downgrade_operators",
+        "_upgrade_fk_m2m_index_operators",
+        "_downgrade_fk_m2m_index_operators",
+        "_upgrade_m2m",
+        "_downgrade_m2m",
+    ):
+        setattr(Migrate, attr, [])
+    Migrate._rename_fields, Migrate._rename_models = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         location = Path(tmp) / "migrations"
         if MIGRATIONS_DIR.exists():
@@ -85,6 +98,7 @@ async def _generate_for(dialect: str, name: str) -> tuple[str | None, str, str, 
             if not before:
                 await command.init_migrations(safe=True)
             else:
+                await Tortoise.init(config=config)  # no connection is opened offline
                 await command.init(offline=True)
                 await command.migrate(name, no_input=True, offline=True)
         finally:

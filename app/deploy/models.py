@@ -63,6 +63,9 @@ class DeployJob(Model):
     # unique index lets the database itself refuse a second running job for one phone,
     # whichever server process tries to claim it.
     running_phone_id = fields.IntField(null=True, unique=True)
+    # One of PHONEGRAPH_DEPLOY_CONCURRENCY slot numbers while RUNNING: unique, so all
+    # server processes together never run more jobs than there are slots.
+    running_slot = fields.IntField(null=True, unique=True)
     # Which server process runs the job, and when it last said it was alive: a RUNNING
     # job whose heartbeat is stale was left behind by a dead process.
     runner_id = fields.CharField(max_length=64, null=True)

@@ -112,6 +112,7 @@ async def finish(
             error=error,
             finished_at=at,
             running_phone_id=None,
+            running_slot=None,
             heartbeat_at=None,
         )
         if not changed:

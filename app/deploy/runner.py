@@ -6,8 +6,9 @@ the claim also takes the phone's lock (``running_phone_id``, unique), so no two
 processes ever run the same job, nor two jobs of one phone at once. Jobs of a phone run
 in the order they were queued.
 
-At most ``PHONEGRAPH_DEPLOY_CONCURRENCY`` jobs run at once per process. All of them share
-one HTTP session and one config target, so connections are reused.
+At most ``PHONEGRAPH_DEPLOY_CONCURRENCY`` jobs run at once in the whole installation:
+a RUNNING job holds one of that many slot numbers (``running_slot``, unique). The jobs
+of a process share one HTTP session and one config target, so connections are reused.
 
 A process marks its running jobs alive every ``PHONEGRAPH_DEPLOY_HEARTBEAT`` seconds. A
 RUNNING job whose process is gone — its process id no longer exists on this host, or
@@ -204,27 +205,41 @@ class Runner:
                 return
 
     async def _claim(self, job_id: int, phone_id: int) -> bool:
-        """QUEUED -> RUNNING, only if still QUEUED, first in its phone's line, and the
-        phone's lock is free (the unique ``running_phone_id`` refuses a second holder)."""
+        """QUEUED -> RUNNING, only if still QUEUED, first in its phone's line, the phone's
+        lock is free (the unique ``running_phone_id`` refuses a second holder) and one of
+        the installation's concurrency slots is free (the unique ``running_slot`` refuses
+        a slot taken by another process in the meantime)."""
+        used = set(
+            await DeployJob.filter(running_slot__isnull=False).values_list(
+                "running_slot", flat=True
+            )
+        )
+        free = [n for n in range(self.settings.deploy_concurrency) if n not in used]
+        if not free:
+            return False  # every slot is busy, in this process or another
         now = datetime.now(UTC)
         earlier = DeployJob.filter(
             phone_id=phone_id, status=DeployJobStatus.QUEUED, id__lt=job_id
         ).values("phone_id")
-        try:
-            changed = (
-                await DeployJob.filter(id=job_id, status=DeployJobStatus.QUEUED)
-                .exclude(phone_id__in=Subquery(earlier))
-                .update(
-                    status=DeployJobStatus.RUNNING,
-                    running_phone_id=phone_id,
-                    runner_id=self.runner_id,
-                    started_at=now,
-                    heartbeat_at=now,
+        for slot in free[:3]:  # another process may take a slot between read and write
+            try:
+                changed = (
+                    await DeployJob.filter(id=job_id, status=DeployJobStatus.QUEUED)
+                    .exclude(phone_id__in=Subquery(earlier))
+                    .update(
+                        status=DeployJobStatus.RUNNING,
+                        running_phone_id=phone_id,
+                        running_slot=slot,
+                        runner_id=self.runner_id,
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
                 )
-            )
-        except IntegrityError:
-            return False  # another job of this phone is running (maybe in another process)
-        return changed == 1
+            except IntegrityError:
+                # The slot was just taken, or another job of this phone is running.
+                continue
+            return changed == 1
+        return False
 
     async def _run(self, job_id: int, phone_id: int) -> None:
         try:
