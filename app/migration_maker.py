@@ -71,9 +71,8 @@ def _load(path: Path):
 async def _generate_for(dialect: str, name: str) -> tuple[str | None, str, str, str]:
     """Let aerich write the migration for one dialect; return (file name, up, down, state)."""
     from aerich import Command
-    from tortoise import Tortoise
-
     from aerich.migrate import Migrate
+    from tortoise import Tortoise
 
     # aerich collects operations on class attributes: start each dialect from nothing.
     for attr in (
