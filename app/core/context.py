@@ -21,7 +21,6 @@ class Context:
     response: Any = None
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(default_factory=Loaders)
-    subscriptions_open: int = 0
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

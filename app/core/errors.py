@@ -146,7 +146,3 @@ def returns_user_errors(
         return wrapper
 
     return decorator
-
-
-def error_list(errors: Sequence[UserError] | None = None) -> list[UserError]:
-    return list(errors or [])
