@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from app.core.context import Info
+
+M = TypeVar("M", bound=Model)
 
 
 class Loaders:
@@ -53,3 +58,21 @@ class Loaders:
         if pk is None:
             return None
         return await self.by_id(model).load(pk)
+
+
+async def visible_one(info: Info, model: type[M], pk: int | None, purpose: str = "") -> M | None:
+    """The row ``pk`` of ``model`` if the caller may see it (batched per request).
+
+    ``purpose`` keeps fields resolved at different moments in batches of their own, so
+    a query costs the same number of statements every time."""
+    from app.core.scope import visible
+
+    if pk is None:
+        return None
+    viewer = info.context.require_viewer()
+
+    async def load(ids: list[int]) -> list[Any]:
+        rows = {r.id: r for r in await visible(model, viewer).filter(id__in=ids)}
+        return [rows.get(i) for i in ids]
+
+    return await info.context.loaders.get(("visible", model, purpose), load).load(pk)

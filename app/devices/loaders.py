@@ -13,22 +13,6 @@ from app.devices import models
 M = TypeVar("M", bound=Model)
 
 
-async def visible_one(info: Info, model: type[M], pk: int | None, purpose: str = "") -> M | None:
-    """The row ``pk`` of ``model`` if the caller may see it (batched per request).
-
-    ``purpose`` keeps fields resolved at different moments in batches of their own, so
-    a query costs the same number of statements every time."""
-    if pk is None:
-        return None
-    viewer = viewer_of(info)
-
-    async def load(ids: list[int]) -> list[Any]:
-        rows = {r.id: r for r in await visible(model, viewer).filter(id__in=ids)}
-        return [rows.get(i) for i in ids]
-
-    return await loaders_of(info).get(("devices.visible", model, purpose), load).load(pk)
-
-
 async def phone_lines(info: Info, phone_id: int) -> list[models.PhoneLine]:
     """A phone's lines, by port."""
     return await loaders_of(info).children(models.PhoneLine, "phone_id", ("port",)).load(phone_id)
@@ -62,7 +46,6 @@ async def company_user_by_extension(info: Info, company_id: int | None, extensio
             found.setdefault((row.domain.company_id, row.extension_number), row)
         return [found.get(k) for k in keys]
 
-    return await loaders_of(info).get("devices.user_by_extension", load).load(
-        (company_id, extension)
+    return (
+        await loaders_of(info).get("devices.user_by_extension", load).load((company_id, extension))
     )
-

@@ -261,9 +261,7 @@ async def phone_reject(viewer: Viewer, mac: str) -> Phone:
     return phone
 
 
-async def phone_line_assign(
-    viewer: Viewer, mac: str, port: int, sip_user_id: str | None
-) -> Phone:
+async def phone_line_assign(viewer: Viewer, mac: str, port: int, sip_user_id: str | None) -> Phone:
     """Put a SIP user of the phone's company on ``port``, or free it (``None``)."""
     from app.pbx.models import SipDomain, SipUser
 
@@ -369,9 +367,7 @@ async def _apply_template_fields(
                 .exists()
             )
             if users:
-                raise incompatible(
-                    "Devices of another model use this template", *p, "modelId"
-                )
+                raise incompatible("Devices of another model use this template", *p, "modelId")
         template.model_id = model.id if model else None  # type: ignore[attr-defined]
 
 

@@ -11,6 +11,7 @@ import strawberry
 from app.core.context import Info
 from app.core.errors import UserError
 from app.core.ids import to_global_id
+from app.core.loaders import visible_one
 from app.core.models import Company as CompanyRow
 from app.core.node import Node, register_node
 from app.core.pagination import Connection, OrderDirection
@@ -132,7 +133,7 @@ class PhoneTemplate(Node):
 
     @strawberry.field(description="The model this template is for; null: any model.")
     async def model(self, info: Info) -> PhoneModel | None:
-        row = await loaders.visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
         return PhoneModel.from_model(row) if row else None
 
 
@@ -173,7 +174,7 @@ class PhoneLine:
     ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
         from app.pbx.models import SipUser as SipUserRow
 
-        row = await loaders.visible_one(info, SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
         return _sip_user_type().from_model(row) if row else None  # type: ignore[attr-defined]
 
 
@@ -237,17 +238,17 @@ class Phone(Node):
 
     @strawberry.field
     async def company(self, info: Info) -> Company | None:
-        row = await loaders.visible_one(info, CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
         return Company.from_model(row) if row else None
 
     @strawberry.field
     async def model(self, info: Info) -> PhoneModel | None:
-        row = await loaders.visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
         return PhoneModel.from_model(row) if row else None
 
     @strawberry.field(description="The template its config is rendered from.")
     async def template(self, info: Info) -> PhoneTemplate | None:
-        row = await loaders.visible_one(info, models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
         return PhoneTemplate.from_model(row) if row else None
 
     @strawberry.field(
@@ -255,7 +256,7 @@ class Phone(Node):
         "without a model."
     )
     async def config_filename(self, info: Info) -> str | None:
-        row = await loaders.visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
         return config_filename(row.config_filename_pattern, self.row.mac) if row else None
 
     @strawberry.field(
@@ -275,8 +276,11 @@ class Phone(Node):
         first = next((r for r in rows if r.port == 1), None)
         if first is None:
             return None
-        row = await loaders.visible_one(
-            info, SipUserRow, first.sip_user_id, "assignee"  # type: ignore[attr-defined]
+        row = await visible_one(
+            info,
+            SipUserRow,
+            first.sip_user_id,
+            "assignee",  # type: ignore[attr-defined]
         )
         return _sip_user_type().from_model(row) if row else None  # type: ignore[attr-defined]
 
@@ -287,7 +291,7 @@ class Phone(Node):
         from app.profiles.models import PhoneProfile as ProfileRow
         from app.profiles.types import PhoneProfile as ProfileType
 
-        row = await loaders.visible_one(info, ProfileRow, self.row.active_profile_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, ProfileRow, self.row.active_profile_id)  # type: ignore[attr-defined]
         return ProfileType.from_model(row) if row else None
 
     @strawberry.field(description="Deploy jobs of this phone, newest first.")
@@ -444,17 +448,17 @@ class DectBase(Node):
 
     @strawberry.field
     async def company(self, info: Info) -> Company | None:
-        row = await loaders.visible_one(info, CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
         return Company.from_model(row) if row else None
 
     @strawberry.field
     async def model(self, info: Info) -> PhoneModel | None:
-        row = await loaders.visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
         return PhoneModel.from_model(row) if row else None
 
     @strawberry.field
     async def template(self, info: Info) -> PhoneTemplate | None:
-        row = await loaders.visible_one(info, models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
+        row = await visible_one(info, models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
         return PhoneTemplate.from_model(row) if row else None
 
     @strawberry.field(description="Registered handsets, in the order they were set.")

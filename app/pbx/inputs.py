@@ -143,9 +143,7 @@ class SipQueueMemberInput:
     group_id: strawberry.ID | None = strawberry.field(
         default=UNSET, description="Required on create; a group of the queue's domain."
     )
-    ring_strategy: RingStrategy | None = strawberry.field(
-        default=UNSET, description="Default ALL."
-    )
+    ring_strategy: RingStrategy | None = strawberry.field(default=UNSET, description="Default ALL.")
     ring_attempts: int | None = strawberry.field(
         default=UNSET, description="At least 1, at most 100 (default 1)."
     )
