@@ -95,7 +95,7 @@ class DeployJob(Node):
     async def profile(
         self, info: Info
     ) -> Annotated[PhoneProfile, strawberry.lazy("app.profiles.types")] | None:
-        from app.devices.loaders import visible_one
+        from app.core.loaders import visible_one
         from app.profiles.models import PhoneProfile as ProfileRow
         from app.profiles.types import PhoneProfile as ProfileType
 
