@@ -20,6 +20,7 @@ from app.core.auth import ensure_bootstrap_token
 from app.core.events import start_bus, stop_bus
 from app.core.graphql_view import GRAPHIQL_DIR, GRAPHIQL_STATIC_URL, GraphQLView
 from app.db import tortoise_config
+from app.deploy import metrics as deploy_metrics  # noqa: F401  (connects its scrape hook)
 from app.settings import get_settings
 
 log = logging.getLogger("app")

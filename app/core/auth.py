@@ -23,6 +23,8 @@ class Viewer:
     company_id: int | None = None
     sip_user_id: int | None = None
     domain_id: int | None = None
+    # Whether the token's SIP user may log in to shared phones (Extension Mobility).
+    hotdesk_allowed: bool = False
 
     @property
     def is_system_admin(self) -> bool:
@@ -44,7 +46,9 @@ async def authenticate(secret: str | None) -> Viewer | None:
     if not secret or len(secret) > 512:
         return None
     digest = hash_token(secret)
-    token = await ApiToken.get_or_none(secret_hash=digest).prefetch_related("sip_user")
+    # The SIP user's domain is followed by relation name: tenancy knows the user's
+    # company through it without importing the PBX domain.
+    token = await ApiToken.get_or_none(secret_hash=digest).prefetch_related("sip_user__domain")
     if token is None or token.revoked_at is not None:
         return None
     if not tokens_equal(token.secret_hash, digest):
@@ -54,12 +58,12 @@ async def authenticate(secret: str | None) -> Viewer | None:
         await ApiToken.filter(id=token.id).update(last_used_at=now)
     company_id = token.company_id  # type: ignore[attr-defined]
     domain_id = None
+    hotdesk_allowed = False
     if token.sip_user is not None:
-        from app.pbx.models import SipDomain
-
-        domain_id = token.sip_user.domain_id  # type: ignore[attr-defined]
-        domain = await SipDomain.get(id=domain_id)
-        company_id = domain.company_id  # type: ignore[attr-defined]
+        domain = token.sip_user.domain
+        domain_id = domain.id
+        company_id = domain.company_id
+        hotdesk_allowed = bool(token.sip_user.hotdesk_allowed)
     return Viewer(
         token_id=token.id,
         token_name=token.name,
@@ -67,6 +71,7 @@ async def authenticate(secret: str | None) -> Viewer | None:
         company_id=company_id,
         sip_user_id=token.sip_user_id,  # type: ignore[attr-defined]
         domain_id=domain_id,
+        hotdesk_allowed=hotdesk_allowed,
     )
 
 

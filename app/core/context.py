@@ -20,7 +20,10 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
-    loaders: Loaders = field(default_factory=Loaders)
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.viewer)
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:
@@ -29,7 +32,7 @@ class Context:
 
     def fresh_loaders(self) -> Loaders:
         """New DataLoaders (a WebSocket context lives for the whole connection)."""
-        self.loaders = Loaders()
+        self.loaders = Loaders(self.viewer)
         return self.loaders
 
 

@@ -267,6 +267,7 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
         if viewer is None:
             raise ConnectionRejectionError({"message": "A valid API token is required."})
         context.viewer = viewer
+        context.fresh_loaders()
         return None
 
     # -- GraphiQL

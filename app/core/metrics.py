@@ -8,6 +8,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from app.core.signals import Signal
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 REQUESTS = Counter(
@@ -28,12 +30,9 @@ SUBSCRIPTIONS = Gauge(
     registry=REGISTRY,
 )
 WEBSOCKETS = Gauge("phonegraph_open_websockets", "WebSocket connections open.", registry=REGISTRY)
-DEPLOY_JOBS = Gauge(
-    "phonegraph_deploy_jobs",
-    "Deploy jobs by status (read from the database at scrape time).",
-    ["status"],
-    registry=REGISTRY,
-)
+# Domains connect here what they refresh from the database at scrape time (deploy
+# jobs by status).
+before_scrape = Signal("metrics.before_scrape")
 
 KNOWN_ROUTES = ("/graphql", "/graphiql", "/healthz", "/readyz", "/metrics", "/provisioning")
 
@@ -79,15 +78,6 @@ class MetricsMiddleware:
 
 
 async def render() -> tuple[bytes, str]:
-    """The exposition text, with deploy job counts refreshed from the database."""
-    from tortoise.functions import Count
-
-    from app.deploy.models import DeployJob, DeployJobStatus
-
-    counts = {s.value: 0 for s in DeployJobStatus}
-    rows = await DeployJob.all().group_by("status").annotate(n=Count("id")).values("status", "n")
-    for row in rows:
-        counts[str(row["status"])] = row["n"]
-    for status, n in counts.items():
-        DEPLOY_JOBS.labels(status).set(n)
+    """The exposition text, with what the domains read at scrape time refreshed."""
+    await before_scrape.send()
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -20,9 +22,19 @@ from app.core.errors import (
 )
 from app.core.ids import decode_id
 from app.core.models import ApiToken, Company, Role
-from app.core.scope import get_visible, require_system_admin
+from app.core.scope import administers, get_visible, require_system_admin
 
 PROVISIONING_KEY_PREFIX = "pk_"
+
+# USER tokens belong to a SIP user, which the PBX domain knows: it registers how to find
+# the user (within the caller's scope) and the user's company.
+UserSubject = Callable[[Viewer, int], Awaitable[tuple[int, int] | None]]
+_user_subject: list[UserSubject] = []
+
+
+def register_user_subject(find: UserSubject) -> None:
+    """``find(viewer, sip_user_pk)`` → ``(sip_user_id, company_id)`` or ``None``."""
+    _user_subject[:] = [find]
 
 
 def _clean_name(name: Any, *field: str) -> str:
@@ -83,13 +95,11 @@ async def company_delete(viewer: Viewer, company_id: str) -> int:
 
 async def provisioning_key_regenerate(viewer: Viewer, company_id: str) -> Company:
     """Give a company a new provisioning key; the old one stops working at once."""
-    from app.core.scope import company_in_scope
-
     pk = decode_id(company_id, "Company", "id")
     company = await get_visible(Company, viewer, pk)
     if company is None:
         raise not_found("Company", "id")
-    if viewer.role == Role.USER or not company_in_scope(viewer, company.id):
+    if not administers(viewer, company.id):
         raise UserInputError(ErrorCode.FORBIDDEN, "Only the company's admins may do this", ["id"])
     _, company.provisioning_key_hash, company.provisioning_key_enc = _new_provisioning_key()
     await company.save()
@@ -99,8 +109,6 @@ async def provisioning_key_regenerate(viewer: Viewer, company_id: str) -> Compan
 async def api_token_create(viewer: Viewer, data: dict[str, Any]) -> tuple[ApiToken, str]:
     """Create a token within the caller's reach: system admins any, company admins their
     company's admin and user tokens."""
-    from app.pbx.models import SipUser
-
     if viewer.role == Role.USER:
         raise UserInputError(
             ErrorCode.FORBIDDEN, "USER tokens cannot create tokens", ["input", "role"]
@@ -127,19 +135,15 @@ async def api_token_create(viewer: Viewer, data: dict[str, Any]) -> tuple[ApiTok
         if not data.get("sip_user_id"):
             raise required("input", "sipUserId")
         pk = decode_id(data["sip_user_id"], "SipUser", "input", "sipUserId")
-        user = await get_visible(SipUser, viewer, pk)
-        if user is None:
+        found = await _user_subject[0](viewer, pk) if _user_subject else None
+        if found is None:
             raise not_found("SipUser", "input", "sipUserId")
-        sip_user_id = user.id
-        # The user's company, so that company's admins can see and revoke the token.
-        domain = await user.domain
-        company_id = domain.company_id  # type: ignore[attr-defined]
+        # The user's company too, so that company's admins can see and revoke the token.
+        sip_user_id, company_id = found
     return await create_token(name, role, company_id=company_id, sip_user_id=sip_user_id)
 
 
 async def api_token_revoke(viewer: Viewer, token_id: str) -> int:
-    from datetime import UTC, datetime
-
     pk = decode_id(token_id, "ApiToken", "id")
     token = await get_visible(ApiToken, viewer, pk)
     if token is None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -14,19 +12,10 @@ from app.core.crypto import decrypt
 from app.core.errors import UserError
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
-from app.core.pagination import Connection
-from app.core.scope import company_in_scope
+from app.core.scope import administers
 
-if TYPE_CHECKING:
-    from app.devices.types import Phone, PhoneFilter
-    from app.pbx.types import SipDomain, SipUser
-
-
-@strawberry.enum(description="What a token may do.")
-class Role(Enum):
-    SYSTEM_ADMIN = "SYSTEM_ADMIN"
-    COMPANY_ADMIN = "COMPANY_ADMIN"
-    USER = "USER"
+# The storage enum doubles as the GraphQL enum.
+Role = strawberry.enum(models.Role, description="What a token may do.")
 
 
 @strawberry.type(description="A customer of the operator: owns SIP domains, phones, DECT bases.")
@@ -52,30 +41,9 @@ class Company(Node):
         "(GET /provisioning/{key}/{filename}). Readable by this company's admins only."
     )
     def provisioning_key(self, info: Info) -> str | None:
-        viewer = viewer_of(info)
-        if viewer.role == models.Role.USER or not company_in_scope(viewer, self.row.id):
+        if not administers(viewer_of(info), self.row.id):
             return None
         return decrypt(self.row.provisioning_key_enc)
-
-    @strawberry.field(description="The company's SIP domains.")
-    async def sip_domains(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated[SipDomain, strawberry.lazy("app.pbx.types")]]:
-        from app.pbx.queries import company_sip_domains
-
-        return await company_sip_domains(info, self.row.id, first=first, after=after)
-
-    @strawberry.field(description="The company's phones.")
-    async def phones(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        filter: Annotated[PhoneFilter, strawberry.lazy("app.devices.types")] | None = None,
-    ) -> Connection[Annotated[Phone, strawberry.lazy("app.devices.types")]]:
-        from app.devices.queries import company_phones
-
-        return await company_phones(info, self.row.id, first=first, after=after, filter=filter)
 
 
 register_node("Company", models.Company, Company.from_model)
@@ -106,16 +74,6 @@ class ApiToken(Node):
         row = await loaders_of(info).one(models.Company, self.row.company_id)  # type: ignore[attr-defined]
         return Company.from_model(row) if row else None
 
-    @strawberry.field
-    async def sip_user(
-        self, info: Info
-    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
-        from app.pbx.models import SipUser as SipUserRow
-        from app.pbx.types import SipUser as SipUserType
-
-        row = await loaders_of(info).one(SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
-        return SipUserType.from_model(row) if row else None
-
 
 register_node("ApiToken", models.ApiToken, ApiToken.from_model)
 
@@ -131,16 +89,6 @@ class Viewer:
     async def company(self, info: Info) -> Company | None:
         row = await loaders_of(info).one(models.Company, self.company_id_)
         return Company.from_model(row) if row else None
-
-    @strawberry.field
-    async def sip_user(
-        self, info: Info
-    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
-        from app.pbx.models import SipUser as SipUserRow
-        from app.pbx.types import SipUser as SipUserType
-
-        row = await loaders_of(info).one(SipUserRow, self.sip_user_id_)
-        return SipUserType.from_model(row) if row else None
 
 
 @strawberry.input(description="A company's editable fields (partial on update).")

@@ -5,7 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.expressions import Q
 from tortoise.models import Model
+
+from app.core.auth import Viewer
+from app.core.scope import Rule, register_rule
 
 
 class DeployJobKind(StrEnum):
@@ -92,3 +96,18 @@ class DeployEvent(Model):
     class Meta:
         table = "deploy_event"
         ordering = ["id"]
+
+
+# ---------------------------------------------------------------- tenant scope
+
+
+def _users_jobs(v: Viewer, via: str = "") -> Q:
+    """A USER sees the jobs of its own profiles and the jobs on phones where it has a
+    line."""
+    return Q(**{f"{via}profile__owner_id": v.sip_user_id}) | Q(
+        **{f"{via}phone__lines__sip_user_id": v.sip_user_id}
+    )
+
+
+register_rule(DeployJob, Rule("company_id", _users_jobs))
+register_rule(DeployEvent, Rule("job__company_id", lambda v: _users_jobs(v, "job__")))

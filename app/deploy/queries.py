@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from app.core.context import Info, viewer_of
+from tortoise.queryset import QuerySet
+
+from app.core.context import Info, loaders_of, viewer_of
 from app.core.errors import BadRequestError
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate, paginate_list
 from app.core.scalars import normalize_mac
@@ -23,16 +25,17 @@ async def phone_deploy_jobs(
     One query loads the jobs of every phone of the page, so a list of phones costs the
     same number of queries whatever its length.
     """
-    viewer = viewer_of(info)
 
-    async def load(phone_ids: list[int]) -> list[list[models.DeployJob]]:
+    async def load(
+        jobs: QuerySet[models.DeployJob], phone_ids: list[int]
+    ) -> list[list[models.DeployJob]]:
         groups: dict[int, list[models.DeployJob]] = defaultdict(list)
-        rows = visible(models.DeployJob, viewer).filter(phone_id__in=phone_ids).order_by("-id")
+        rows = jobs.filter(phone_id__in=phone_ids).order_by("-id")
         for row in await rows:
             groups[row.phone_id].append(row)  # type: ignore[attr-defined]
         return [groups.get(i, []) for i in phone_ids]
 
-    rows = await info.context.loaders.get("phone_deploy_jobs", load).load(phone_id)
+    rows = await loaders_of(info).batch("phone_deploy_jobs", models.DeployJob, load).load(phone_id)
     return paginate_list(rows, PageArgs(first, after), lambda j: [-j.id], DeployJob.from_model)
 
 

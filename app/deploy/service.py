@@ -32,22 +32,57 @@ from app.core.auth import Viewer
 from app.core.errors import (
     conflict,
     forbidden,
+    in_use,
     incompatible,
     invalid,
     not_found,
 )
 from app.core.events import get_bus
 from app.core.ids import decode_id
-from app.core.models import Company
+from app.core.models import Company, Role
 from app.core.scalars import format_mac, normalize_mac
-from app.core.scope import deploy_targets, may_cancel, require_write, visible
+from app.core.scope import require_write, visible
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.pipeline import bus_message, finish, publish
+from app.devices import signals as device_signals
 from app.devices.models import Phone, PhoneModel, PhoneStatus
+from app.pbx import signals as pbx_signals
+from app.pbx.models import SipUser
+from app.profiles import signals as profile_signals
 from app.profiles.models import PhoneProfile
 from app.profiles.service import fits_model, fits_software, get_profile
 
 UNFINISHED = (DeployJobStatus.QUEUED, DeployJobStatus.RUNNING)
+
+
+# ---------------------------------------------------------------- lower domains' changes
+
+
+@pbx_signals.user_deleting.connect
+async def _refuse_user_with_running_deploys(user: SipUser) -> None:
+    if await DeployJob.filter(profile__owner_id=user.id, status__in=UNFINISHED).exists():
+        raise in_use("A deploy of one of this user's profiles is still queued or running", "id")
+
+
+@profile_signals.profile_deleting.connect
+async def _refuse_profile_with_running_deploys(profile: PhoneProfile) -> None:
+    if await DeployJob.filter(profile_id=profile.id, status__in=UNFINISHED).exists():
+        raise in_use("A deploy job of this profile has not finished yet", "id")
+
+
+@device_signals.phone_company_changed.connect
+async def _move_job_history(phone: Phone) -> None:
+    # The phone's job history moves with it: the old company no longer sees it.
+    await DeployJob.filter(phone_id=phone.id).update(company_id=phone.company_id)  # type: ignore[attr-defined]
+
+
+def may_cancel(viewer: Viewer, job: DeployJob) -> bool:
+    """Whether the viewer may cancel a job it sees (``job.profile`` fetched): admins any;
+    a USER only the deploys of its own profiles, not a reboot an admin asked for."""
+    if viewer.role != Role.USER:
+        return True
+    profile = job.profile  # type: ignore[attr-defined]
+    return profile is not None and profile.owner_id == viewer.sip_user_id
 
 _QUEUED_MESSAGE = {
     DeployJobKind.PROFILE_DEPLOY: "Profile deploy queued",
@@ -71,8 +106,10 @@ async def _visible_phone(viewer: Viewer, mac: str, *field: str) -> Phone:
 
 
 async def _deployable_phone(viewer: Viewer, mac: str) -> Phone:
-    """The phone a caller may deploy a profile to (see ``scope.deploy_targets``)."""
-    phone = await (await deploy_targets(viewer)).get_or_none(mac=_mac(mac, "mac"))
+    """The phone a caller may deploy a profile to: the phones it sees, and for a USER
+    allowed to hot-desk, every ACTIVE hot-desk phone of its company (the Phone scope
+    rule's "deploy" action)."""
+    phone = await visible(Phone, viewer, action="deploy").get_or_none(mac=_mac(mac, "mac"))
     if phone is None:
         raise not_found("Phone", "mac")
     return phone

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 
 from app.core.context import Info, loaders_of, viewer_of
 from app.core.errors import UserError
+from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
-from app.core.scalars import MacAddress
+from app.core.scalars import MacAddress, format_mac
 from app.core.scope import visible
 from app.deploy import models
-
-if TYPE_CHECKING:
-    from app.devices.types import Phone
-    from app.profiles.types import PhoneProfile
+from app.devices.models import Phone as PhoneRow
+from app.devices.types import Phone
+from app.profiles.models import PhoneProfile as ProfileRow
+from app.profiles.types import PhoneProfile
 
 DeployJobKind = strawberry.enum(
     models.DeployJobKind,
@@ -44,6 +45,19 @@ FINAL_STEPS = frozenset(
         models.DeployStep.INTERRUPTED,
     }
 )
+
+
+async def _job_phone(info: Info, job: models.DeployJob) -> PhoneRow:
+    """The phone of a job the caller sees. A hot-desking USER sees the jobs of its own
+    profiles on shared phones it has no line on, which the Phone scope hides: the job
+    vouches for the phone, and the phone's type shows such a USER no address or login."""
+    row = await loaders_of(info).unscoped_one(
+        PhoneRow,
+        job.phone_id,  # type: ignore[attr-defined]
+        reason="the caller sees the job, which names its phone",
+    )
+    assert row is not None  # the foreign key cascades
+    return row
 
 
 @strawberry.type(
@@ -83,31 +97,18 @@ class DeployJob(Node):
         )
 
     @strawberry.field(description="The phone the job works on.")
-    async def phone(self, info: Info) -> Annotated[Phone, strawberry.lazy("app.devices.types")]:
-        from app.devices.models import Phone as PhoneRow
-        from app.devices.types import Phone as PhoneType
-
-        # A job the caller may see shows its phone (a hot-desking user's job, too).
-        row = await loaders_of(info).one(PhoneRow, self.row.phone_id)  # type: ignore[attr-defined]
-        return PhoneType.from_model(row)
+    async def phone(self, info: Info) -> Phone:
+        row = await _job_phone(info, self.row)
+        return Phone.from_model(row)
 
     @strawberry.field(description="The profile deployed (PROFILE_DEPLOY jobs), if visible.")
-    async def profile(
-        self, info: Info
-    ) -> Annotated[PhoneProfile, strawberry.lazy("app.profiles.types")] | None:
-        from app.core.loaders import visible_one
-        from app.profiles.models import PhoneProfile as ProfileRow
-        from app.profiles.types import PhoneProfile as ProfileType
-
-        row = await visible_one(info, ProfileRow, self.row.profile_id)  # type: ignore[attr-defined]
-        return ProfileType.from_model(row) if row else None
+    async def profile(self, info: Info) -> PhoneProfile | None:
+        row = await loaders_of(info).one(ProfileRow, self.row.profile_id)  # type: ignore[attr-defined]
+        return PhoneProfile.from_model(row) if row else None
 
     @strawberry.field(description="The MAC address of the phone.")
     async def mac(self, info: Info) -> MacAddress:
-        from app.core.scalars import format_mac
-        from app.devices.models import Phone as PhoneRow
-
-        row = await loaders_of(info).one(PhoneRow, self.row.phone_id)  # type: ignore[attr-defined]
+        row = await _job_phone(info, self.row)
         return MacAddress(format_mac(row.mac))
 
     @strawberry.field(description="Who asked for the job (the API token's name).")
@@ -116,7 +117,7 @@ class DeployJob(Node):
 
     @strawberry.field(description="Every event of the job so far, oldest first.")
     async def events(self, info: Info) -> list[DeployEvent]:
-        rows = await loaders_of(info).children(models.DeployEvent, "job_id").load(self.row.id)
+        rows = await loaders_of(info).children(models.DeployEvent, "job_id", self.row.id)
         return [DeployEvent.from_model(r) for r in rows]
 
 
@@ -180,8 +181,8 @@ class DeployJobPayload:
 @strawberry.type
 class PhoneProfileDeployPayload:
     job: DeployJob | None = None
-    phone_profile: Annotated[PhoneProfile, strawberry.lazy("app.profiles.types")] | None = None
-    phone: Annotated[Phone, strawberry.lazy("app.devices.types")] | None = None
+    phone_profile: PhoneProfile | None = None
+    phone: Phone | None = None
     restart: str | None = strawberry.field(
         default=None,
         description='Set when wait: true — "ok" or the error message (null if the job was '
@@ -202,3 +203,15 @@ class BulkDeployPayload:
     ) -> Connection[DeployJob]:
         qs = visible(models.DeployJob, viewer_of(info)).filter(id__in=self.job_ids)
         return await paginate(qs, PageArgs(first, after), [OrderKey("id")], DeployJob.from_model)
+
+
+# ---------------------------------------------------------------- on lower domains' types
+
+
+@field_of(Phone, name="deploy_jobs", description="Deploy jobs of this phone, newest first.")
+async def phone_deploy_jobs(
+    self: Phone, info: Info, first: int | None = None, after: str | None = None
+) -> Connection[DeployJob]:
+    from app.deploy.queries import phone_deploy_jobs
+
+    return await phone_deploy_jobs(info, self.row.id, first=first, after=after)

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, TypeVar
 
+from strawberry.dataloader import DataLoader
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
-from app.core.context import Info, loaders_of, viewer_of
+from app.core.context import Info, loaders_of
 from app.core.scope import visible
 from app.devices import models
+from app.pbx.models import SipUser
 
 M = TypeVar("M", bound=Model)
 
 
 async def phone_lines(info: Info, phone_id: int) -> list[models.PhoneLine]:
     """A phone's lines, by port."""
-    return await loaders_of(info).children(models.PhoneLine, "phone_id", ("port",)).load(phone_id)
+    return await loaders_of(info).children(models.PhoneLine, "phone_id", phone_id, ("port",))
 
 
 async def dect_members(info: Info, base_id: int) -> list[models.DectMember]:
     """A DECT base's members, in the order they were set."""
-    return await loaders_of(info).children(models.DectMember, "base_id", ("id",)).load(base_id)
+    return await loaders_of(info).children(models.DectMember, "base_id", base_id, ("id",))
 
 
 async def company_user_by_extension(info: Info, company_id: int | None, extension: str) -> Any:
@@ -28,17 +32,13 @@ async def company_user_by_extension(info: Info, company_id: int | None, extensio
     oldest if several domains use the number), if the caller may see it."""
     if company_id is None:
         return None
-    from app.pbx.models import SipUser
 
-    viewer = viewer_of(info)
-
-    async def load(keys: list[tuple[int, str]]) -> list[Any]:
+    async def load(users: QuerySet[SipUser], keys: list[tuple[int, str]]) -> list[Any]:
         companies = {k[0] for k in keys}
         extensions = {k[1] for k in keys}
         found: dict[tuple[int, str], Any] = {}
         rows = (
-            await visible(SipUser, viewer)
-            .filter(domain__company_id__in=companies, extension_number__in=extensions)
+            await users.filter(domain__company_id__in=companies, extension_number__in=extensions)
             .select_related("domain")
             .order_by("id")
         )
@@ -46,6 +46,25 @@ async def company_user_by_extension(info: Info, company_id: int | None, extensio
             found.setdefault((row.domain.company_id, row.extension_number), row)
         return [found.get(k) for k in keys]
 
-    return (
-        await loaders_of(info).get("devices.user_by_extension", load).load((company_id, extension))
-    )
+    loader = loaders_of(info).batch("devices.user_by_extension", SipUser, load)
+    return await loader.load((company_id, extension))
+
+
+def user_phones(info: Info) -> DataLoader[int, list[models.Phone]]:
+    """Visible phones with a line assigned to each user, by MAC."""
+    viewer = loaders_of(info).viewer
+
+    async def load(phones: QuerySet[models.Phone], keys: list[int]) -> list[list[models.Phone]]:
+        pairs = await (
+            visible(models.PhoneLine, viewer)
+            .filter(sip_user_id__in=keys)
+            .values_list("sip_user_id", "phone_id")
+        )
+        found = {p.id: p for p in await phones.filter(id__in=list({pid for _, pid in pairs}))}
+        out: dict[int, dict[int, models.Phone]] = defaultdict(dict)
+        for user_id, phone_id in pairs:
+            if phone_id in found:
+                out[user_id][phone_id] = found[phone_id]
+        return [sorted(out[k].values(), key=lambda p: p.mac) if k in out else [] for k in keys]
+
+    return loaders_of(info).batch("devices.user_phones", models.Phone, load)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.expressions import Q
 from tortoise.models import Model
 
+from app.core.auth import Viewer
 from app.core.models import TimestampedModel
+from app.core.scope import Rule, register_rule
 
 
 class PhoneStatus(StrEnum):
@@ -80,6 +83,11 @@ class PhoneTemplate(TimestampedModel):
         "models.PhoneModel", related_name="templates", null=True, on_delete=fields.SET_NULL
     )
     is_custom = fields.BooleanField(default=True)
+    # The company whose admins see and may assign the template; null: every company's
+    # (the built-in templates, and those a system admin made for everyone).
+    company = fields.ForeignKeyField(
+        "models.Company", related_name="phone_templates", null=True, on_delete=fields.CASCADE
+    )
 
     class Meta:
         table = "phone_template"
@@ -186,3 +194,34 @@ class DectMember(Model):
         table = "dect_member"
         ordering = ["base_id", "extension_number"]
         unique_together = (("base", "extension_number"),)
+
+
+# ---------------------------------------------------------------- tenant scope
+
+
+def _hotdesk_phones(v: Viewer) -> Q:
+    """The shared phones of its company a USER allowed to hot-desk may switch a profile
+    onto (Extension Mobility), on top of the phones where it has a line."""
+    if not v.hotdesk_allowed:
+        return Q(id__in=[])
+    return Q(company_id=v.company_id, can_hotdesk=True, status=PhoneStatus.ACTIVE)
+
+
+register_rule(PhoneModel, Rule(None, lambda v: Q(), company_admin_writes=False))
+register_rule(
+    PhoneTemplate,
+    # Built-in templates (and a system admin's made for everyone) are every company's;
+    # a company's own custom templates are its admins' alone. USER tokens read none.
+    Rule("company_id", company_admin_writes=False, shared_when_null=True),
+)
+register_rule(
+    Phone,
+    Rule(
+        "company_id",
+        lambda v: Q(lines__sip_user_id=v.sip_user_id),
+        user_actions={"deploy": _hotdesk_phones},
+    ),
+)
+register_rule(PhoneLine, Rule("phone__company_id", lambda v: Q(sip_user_id=v.sip_user_id)))
+register_rule(DectBase, Rule("company_id"))
+register_rule(DectMember, Rule("base__company_id"))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from app.core.context import Info, viewer_of
+from app.core.context import Info, loaders_of, viewer_of
 from app.core.ids import decode_arg
 from app.core.inputs import provided
 from app.core.pagination import (
@@ -101,17 +101,18 @@ async def company_phones(
     One query loads the phones of every company of the page (per filter), so a list of
     companies costs the same number of queries whatever its length.
     """
-    viewer = viewer_of(info)
 
-    async def load(company_ids: list[int]) -> list[list[models.Phone]]:
+    async def load(
+        phones: QuerySet[models.Phone], company_ids: list[int]
+    ) -> list[list[models.Phone]]:
         groups: dict[int, list[models.Phone]] = defaultdict(list)
-        qs = filter_phones(visible(models.Phone, viewer).filter(company_id__in=company_ids), filter)
+        qs = filter_phones(phones.filter(company_id__in=company_ids), filter)
         for row in await qs.order_by("mac"):
             groups[row.company_id].append(row)  # type: ignore[attr-defined]
         return [groups.get(i, []) for i in company_ids]
 
     key = ("company_phones", tuple(sorted((k, str(v)) for k, v in provided(filter).items())))
-    rows = await info.context.loaders.get(key, load).load(company_id)
+    rows = await loaders_of(info).batch(key, models.Phone, load).load(company_id)
     return paginate_list(rows, PageArgs(first, after), lambda p: [p.mac], Phone.from_model)
 
 

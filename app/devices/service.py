@@ -32,6 +32,7 @@ from app.core.errors import (
 from app.core.ids import decode_id
 from app.core.models import Company, Role
 from app.core.scope import company_in_scope, get_visible, require_write, visible
+from app.devices import signals
 from app.devices import validation as v
 from app.devices.models import (
     DectBase,
@@ -81,11 +82,15 @@ async def _model(raw: Any, *, dect: bool, path: tuple[str, ...]) -> PhoneModel |
     return row
 
 
-async def _template(viewer: Viewer, filename: Any, path: tuple[str, ...]) -> PhoneTemplate | None:
+async def _template(
+    viewer: Viewer, filename: Any, path: tuple[str, ...], company_id: int | None
+) -> PhoneTemplate | None:
+    """The template a device of ``company_id`` may use: the caller sees it, and it is
+    shared or that company's own (another company's template is as if unknown)."""
     if filename is None or filename == "":
         return None
     row = await visible(PhoneTemplate, viewer).get_or_none(filename=str(filename))
-    if row is None:
+    if row is None or row.company_id not in (None, company_id):  # type: ignore[attr-defined]
         raise not_found("PhoneTemplate", *path)
     return row
 
@@ -172,7 +177,12 @@ async def _apply_phone_fields(
         phone.model_id = model.id if model else None  # type: ignore[attr-defined]
     template = await PhoneTemplate.get_or_none(id=phone.template_id) if phone.template_id else None  # type: ignore[attr-defined]
     if "template_filename" in data:
-        template = await _template(viewer, data["template_filename"], (*p, "templateFilename"))
+        template = await _template(
+            viewer,
+            data["template_filename"],
+            (*p, "templateFilename"),
+            phone.company_id,  # type: ignore[attr-defined]
+        )
         phone.template_id = template.id if template else None  # type: ignore[attr-defined]
     if "model_id" in data or "template_filename" in data:
         blame = "templateFilename" if "template_filename" in data else "modelId"
@@ -215,10 +225,7 @@ async def phone_update(viewer: Viewer, mac: str, data: dict[str, Any]) -> Phone:
             await sync_lines(phone, await _phone_line_count(phone))
         if company_changed:
             await _free_foreign_lines(phone)
-            # The phone's job history moves with it: the old company no longer sees it.
-            from app.deploy.models import DeployJob
-
-            await DeployJob.filter(phone_id=phone.id).update(company_id=phone.company_id)  # type: ignore[attr-defined]
+            await signals.phone_company_changed.send(phone)
     return phone
 
 
@@ -374,6 +381,11 @@ async def _apply_template_fields(
 async def template_create(viewer: Viewer, data: dict[str, Any]) -> PhoneTemplate:
     require_write(PhoneTemplate, viewer)
     template = PhoneTemplate(is_custom=True)
+    if data.get("company_id") is not None:
+        pk = decode_id(data["company_id"], "Company", "input", "companyId")
+        if await get_visible(Company, viewer, pk) is None:
+            raise not_found("Company", "input", "companyId")
+        template.company_id = pk  # type: ignore[attr-defined]
     await _apply_template_fields(template, data, creating=True)
     await template.save()
     return template
@@ -392,6 +404,8 @@ async def template_update(viewer: Viewer, filename: str, data: dict[str, Any]) -
     require_write(PhoneTemplate, viewer)
     template = await template_by_filename(viewer, filename, "filename")
     _refuse_builtin(template)
+    if "company_id" in data:
+        raise invalid("The company of a template cannot change", "input", "companyId")
     await _apply_template_fields(template, data, creating=False)
     await template.save()
     return template
@@ -478,7 +492,12 @@ async def _apply_dect_fields(
         base.model_id = model.id if model else None  # type: ignore[attr-defined]
     template = await PhoneTemplate.get_or_none(id=base.template_id) if base.template_id else None  # type: ignore[attr-defined]
     if "template_filename" in data:
-        template = await _template(viewer, data["template_filename"], (*p, "templateFilename"))
+        template = await _template(
+            viewer,
+            data["template_filename"],
+            (*p, "templateFilename"),
+            base.company_id,  # type: ignore[attr-defined]
+        )
         base.template_id = template.id if template else None  # type: ignore[attr-defined]
     if "model_id" in data or "template_filename" in data:
         blame = "templateFilename" if "template_filename" in data else "modelId"

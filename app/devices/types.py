@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from app.core.context import Info
+from app.core.context import Info, loaders_of, viewer_of
 from app.core.errors import UserError
+from app.core.extend import field_of
 from app.core.ids import to_global_id
-from app.core.loaders import visible_one
 from app.core.models import Company as CompanyRow
+from app.core.models import Role
 from app.core.node import Node, register_node
 from app.core.pagination import Connection, OrderDirection
 from app.core.scalars import MacAddress, format_mac
 from app.core.types import Company
 from app.devices import loaders, models
 from app.devices.catalogue import config_filename
-
-if TYPE_CHECKING:
-    from app.deploy.types import DeployJob
-    from app.pbx.types import SipUser
-    from app.profiles.types import PhoneProfile
+from app.pbx.models import SipUser as SipUserRow
+from app.pbx.types import SipUser
 
 # The storage enums double as the GraphQL enums, so rows' values are returned as they are.
 PhoneStatus = strawberry.enum(
@@ -40,12 +38,6 @@ ProvisioningInterface = strawberry.enum(
     "the server.",
 )
 Transport = strawberry.enum(models.Transport, description="SIP transport protocol.")
-
-
-def _sip_user_type() -> type:
-    from app.pbx.types import SipUser as SipUserType
-
-    return SipUserType
 
 
 # ---------------------------------------------------------------- phone models
@@ -131,9 +123,14 @@ class PhoneTemplate(Node):
             row=row,
         )
 
+    @strawberry.field(description="The company the template belongs to; null: every company's.")
+    async def company(self, info: Info) -> Company | None:
+        row = await loaders_of(info).one(CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
+        return Company.from_model(row) if row else None
+
     @strawberry.field(description="The model this template is for; null: any model.")
     async def model(self, info: Info) -> PhoneModel | None:
-        row = await visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
         return PhoneModel.from_model(row) if row else None
 
 
@@ -145,6 +142,11 @@ class PhoneTemplateInput:
     filename: str | None = strawberry.UNSET
     content: str | None = strawberry.UNSET
     model_id: strawberry.ID | None = strawberry.UNSET
+    company_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Create only: the company whose admins see and may assign the "
+        "template; omitted: every company's.",
+    )
 
 
 # ---------------------------------------------------------------- phones
@@ -171,16 +173,29 @@ class PhoneLine:
     @strawberry.field(description="The SIP user on this line; null: free.")
     async def sip_user(
         self, info: Info
-    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
-        from app.pbx.models import SipUser as SipUserRow
-
-        row = await visible_one(info, SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
-        return _sip_user_type().from_model(row) if row else None  # type: ignore[attr-defined]
+    ) -> SipUser | None:
+        row = await loaders_of(info).one(SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
+        return SipUser.from_model(row) if row else None
 
 
 def line_auth_name(mac: str, port: int) -> str:
     """The SIP auth name of a phone's line: its MAC and port, unique server-wide."""
     return f"{mac}-{port}"
+
+
+def _detail(column: str) -> Callable[..., Awaitable[str | None]]:
+    """A resolver of a phone's connection detail (address, web login): shown to the
+    phone's admins, and to a USER only on a phone where it has a line. A USER reaches
+    other phones (hot-desk phones it deployed to) through its jobs; their details stay
+    hidden."""
+
+    async def resolve(self: Phone, info: Info) -> str | None:
+        if viewer_of(info).role == Role.USER and not await loaders.phone_lines(info, self.row.id):
+            return None  # the USER's own lines are the only ones it reads
+        return getattr(self.row, column)
+
+    resolve.__name__ = column
+    return resolve
 
 
 @strawberry.type(description="A desk phone.")
@@ -190,8 +205,9 @@ class Phone(Node):
     name: str | None
     status: PhoneStatus
     ip_address: str | None = strawberry.field(
+        resolver=_detail("ip_address"),
         description="Where the server reaches the phone: HTTP for Cisco pushes, SIP (UDP) "
-        "for NOTIFY/OPTIONS."
+        "for NOTIFY/OPTIONS.",
     )
     http_port: int
     sip_port: int
@@ -200,13 +216,14 @@ class Phone(Node):
     codecs: list[str]
     can_hotdesk: bool
     can_forward: bool
-    web_username: str | None
+    web_username: str | None = strawberry.field(resolver=_detail("web_username"))
     has_web_password: bool
     last_provisioned_at: datetime | None = strawberry.field(
         description="When the phone last fetched its config from the provisioning endpoint."
     )
     last_seen_ip: str | None = strawberry.field(
-        description="The address the phone last fetched its config from."
+        resolver=_detail("last_seen_ip"),
+        description="The address the phone last fetched its config from.",
     )
     created_at: datetime
     updated_at: datetime
@@ -219,7 +236,6 @@ class Phone(Node):
             mac=MacAddress(format_mac(row.mac)),
             name=row.name,
             status=models.PhoneStatus(row.status),
-            ip_address=row.ip_address,
             http_port=row.http_port,
             sip_port=row.sip_port,
             timezone=row.timezone,
@@ -227,10 +243,8 @@ class Phone(Node):
             codecs=list(row.codecs or []),
             can_hotdesk=row.can_hotdesk,
             can_forward=row.can_forward,
-            web_username=row.web_username,
             has_web_password=row.web_password_enc is not None,
             last_provisioned_at=row.last_provisioned_at,
-            last_seen_ip=row.last_seen_ip,
             created_at=row.created_at,
             updated_at=row.updated_at,
             row=row,
@@ -238,17 +252,17 @@ class Phone(Node):
 
     @strawberry.field
     async def company(self, info: Info) -> Company | None:
-        row = await visible_one(info, CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
         return Company.from_model(row) if row else None
 
     @strawberry.field
     async def model(self, info: Info) -> PhoneModel | None:
-        row = await visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
         return PhoneModel.from_model(row) if row else None
 
     @strawberry.field(description="The template its config is rendered from.")
     async def template(self, info: Info) -> PhoneTemplate | None:
-        row = await visible_one(info, models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
         return PhoneTemplate.from_model(row) if row else None
 
     @strawberry.field(
@@ -256,7 +270,7 @@ class Phone(Node):
         "without a model."
     )
     async def config_filename(self, info: Info) -> str | None:
-        row = await visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
         return config_filename(row.config_filename_pattern, self.row.mac) if row else None
 
     @strawberry.field(
@@ -269,38 +283,16 @@ class Phone(Node):
     @strawberry.field(description="The SIP user on line 1.")
     async def assignee(
         self, info: Info
-    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
-        from app.pbx.models import SipUser as SipUserRow
-
+    ) -> SipUser | None:
         rows = await loaders.phone_lines(info, self.row.id)
         first = next((r for r in rows if r.port == 1), None)
         if first is None:
             return None
-        row = await visible_one(
-            info,
-            SipUserRow,
+        row = await loaders_of(info).one(SipUserRow,
             first.sip_user_id,
             "assignee",  # type: ignore[attr-defined]
         )
-        return _sip_user_type().from_model(row) if row else None  # type: ignore[attr-defined]
-
-    @strawberry.field(description="The Extension Mobility profile last deployed to it.")
-    async def active_profile(
-        self, info: Info
-    ) -> Annotated[PhoneProfile, strawberry.lazy("app.profiles.types")] | None:
-        from app.profiles.models import PhoneProfile as ProfileRow
-        from app.profiles.types import PhoneProfile as ProfileType
-
-        row = await visible_one(info, ProfileRow, self.row.active_profile_id)  # type: ignore[attr-defined]
-        return ProfileType.from_model(row) if row else None
-
-    @strawberry.field(description="Deploy jobs of this phone, newest first.")
-    async def deploy_jobs(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated[DeployJob, strawberry.lazy("app.deploy.types")]]:
-        from app.deploy.queries import phone_deploy_jobs
-
-        return await phone_deploy_jobs(info, self.row.id, first=first, after=after)
+        return SipUser.from_model(row) if row else None
 
 
 register_node("Phone", models.Phone, Phone.from_model)
@@ -389,11 +381,11 @@ class DectMember:
     @strawberry.field(description="The base's company's SIP user with this extension number.")
     async def sip_user(
         self, info: Info
-    ) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")] | None:
+    ) -> SipUser | None:
         row = await loaders.company_user_by_extension(
             info, self.company_id, self.row.extension_number
         )
-        return _sip_user_type().from_model(row) if row else None  # type: ignore[attr-defined]
+        return SipUser.from_model(row) if row else None
 
 
 @strawberry.type(description="A DECT base station and the handsets registered to it.")
@@ -448,17 +440,17 @@ class DectBase(Node):
 
     @strawberry.field
     async def company(self, info: Info) -> Company | None:
-        row = await visible_one(info, CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
         return Company.from_model(row) if row else None
 
     @strawberry.field
     async def model(self, info: Info) -> PhoneModel | None:
-        row = await visible_one(info, models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
         return PhoneModel.from_model(row) if row else None
 
     @strawberry.field
     async def template(self, info: Info) -> PhoneTemplate | None:
-        row = await visible_one(info, models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(models.PhoneTemplate, self.row.template_id)  # type: ignore[attr-defined]
         return PhoneTemplate.from_model(row) if row else None
 
     @strawberry.field(description="Registered handsets, in the order they were set.")
@@ -535,6 +527,28 @@ class DectMemberInput:
     ipui: str | None = strawberry.field(
         default=None, description="The handset's IPUI, 10 hex digits, unique per base."
     )
+
+
+# ---------------------------------------------------------------- on lower domains' types
+
+
+@field_of(Company, description="The company's phones.")
+async def phones(
+    self: Company,
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    filter: PhoneFilter | None = None,
+) -> Connection[Phone]:
+    from app.devices.queries import company_phones
+
+    return await company_phones(info, self.row.id, first=first, after=after, filter=filter)
+
+
+@field_of(SipUser, name="phones", description="Phones with a line assigned to the user.")
+async def user_phones(self: SipUser, info: Info) -> list[Phone]:
+    rows = await loaders.user_phones(info).load(self.row.id)
+    return [Phone.from_model(r) for r in rows]
 
 
 # ---------------------------------------------------------------- payloads

@@ -1,4 +1,4 @@
-"""Closed sets of the hosted PBX, as GraphQL enums."""
+"""Closed sets of the hosted PBX, as GraphQL enums (the storage enums, described)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from enum import Enum
 
 import strawberry
 
+from app.core.enums import graphql_enum
+from app.pbx import models
 
-@strawberry.enum(description="How a queue member (a group) rings its users.")
-class RingStrategy(Enum):
-    ALL = strawberry.enum_value("ALL", description="Ring every user of the group at once.")
-    HUNT_LONGEST_IDLE = strawberry.enum_value(
-        "HUNT_LONGEST_IDLE", description="Ring users one after another, longest idle first."
-    )
+RingStrategy = graphql_enum(
+    models.RingStrategy,
+    "How a queue member (a group) rings its users.",
+    ALL="Ring every user of the group at once.",
+    HUNT_LONGEST_IDLE="Ring users one after another, longest idle first.",
+)
 
 
 @strawberry.enum(description="What SIP users can be sorted by.")

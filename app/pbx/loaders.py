@@ -9,13 +9,12 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
-from app.core.context import Info, loaders_of, viewer_of
+from app.core.context import Info, loaders_of
 from app.core.scope import visible
-from app.devices.models import Phone, PhoneLine
 from app.pbx import models
 from app.pbx.filters import UserQuery
-from app.profiles.models import PhoneProfile
 
 M = TypeVar("M", bound=Model)
 
@@ -28,70 +27,71 @@ def _grouped(keys: list[int], rows: Iterable[M], parent: Callable[[M], int]) -> 
 
 
 def _loader(
-    info: Info, key: Hashable, load: Callable[[list[int]], Awaitable[list[list[Any]]]]
+    info: Info,
+    key: Hashable,
+    model: type[Model],
+    load: Callable[[QuerySet[Any], list[int]], Awaitable[list[list[Any]]]],
 ) -> DataLoader[int, list[Any]]:
-    return loaders_of(info).get(("pbx", key), load)
+    """A loader whose ``load(rows, keys)`` reads ``model`` rows the caller may see."""
+    return loaders_of(info).batch(("pbx", key), model, load)
 
 
 def company_domains(info: Info) -> DataLoader[int, list[models.SipDomain]]:
     """Visible domains of each company, by name."""
-    viewer = viewer_of(info)
 
-    async def load(keys: list[int]) -> list[list[models.SipDomain]]:
-        rows = await visible(models.SipDomain, viewer).filter(company_id__in=keys)
+    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[models.SipDomain]]:
+        rows = await visible_rows.filter(company_id__in=keys)
         rows.sort(key=lambda r: (r.name, r.id))
         return _grouped(keys, rows, lambda r: r.company_id)  # type: ignore[attr-defined]
 
-    return _loader(info, "company_domains", load)
+    return _loader(info, "company_domains", models.SipDomain, load)
 
 
 def domain_users(info: Info, query: UserQuery) -> DataLoader[int, list[models.SipUser]]:
     """Visible users of each domain matching ``query``, in its order."""
-    viewer = viewer_of(info)
 
-    async def load(keys: list[int]) -> list[list[models.SipUser]]:
-        qs = query.apply(visible(models.SipUser, viewer).filter(domain_id__in=keys))
+    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[models.SipUser]]:
+        qs = query.apply(visible_rows.filter(domain_id__in=keys))
         rows = list(await qs)
         rows.sort(key=query.sort_key)
         return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
 
-    return _loader(info, ("domain_users", query), load)
+    return _loader(info, ("domain_users", query), models.SipUser, load)
 
 
 def domain_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:
     """Visible groups of each domain, by group name."""
-    viewer = viewer_of(info)
 
-    async def load(keys: list[int]) -> list[list[models.SipGroup]]:
-        rows = await visible(models.SipGroup, viewer).filter(domain_id__in=keys)
+    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[models.SipGroup]]:
+        rows = await visible_rows.filter(domain_id__in=keys)
         rows.sort(key=lambda r: (r.group_name, r.id))
         return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
 
-    return _loader(info, "domain_groups", load)
+    return _loader(info, "domain_groups", models.SipGroup, load)
 
 
 def domain_queues(info: Info) -> DataLoader[int, list[models.SipQueue]]:
     """Visible queues of each domain, by queue name."""
-    viewer = viewer_of(info)
 
-    async def load(keys: list[int]) -> list[list[models.SipQueue]]:
-        rows = await visible(models.SipQueue, viewer).filter(domain_id__in=keys)
+    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[models.SipQueue]]:
+        rows = await visible_rows.filter(domain_id__in=keys)
         rows.sort(key=lambda r: (r.queue_name, r.id))
         return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
 
-    return _loader(info, "domain_queues", load)
+    return _loader(info, "domain_queues", models.SipQueue, load)
 
 
 def domain_trusted_networks(info: Info) -> DataLoader[int, list[models.TrustedNetwork]]:
     """Visible trusted networks of each domain, oldest first."""
-    viewer = viewer_of(info)
 
-    async def load(keys: list[int]) -> list[list[models.TrustedNetwork]]:
-        qs = visible(models.TrustedNetwork, viewer).filter(domain_id__in=keys)
+    async def load(
+        visible_rows: QuerySet[Any], keys: list[int]
+    ) -> list[list[models.TrustedNetwork]]:
+        qs = visible_rows.filter(domain_id__in=keys)
         rows = await qs.order_by("id")
         return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
 
-    return _loader(info, "domain_trusted_networks", load)
+    return _loader(info, "domain_trusted_networks", models.TrustedNetwork, load)
 
 
 def _memberships(
@@ -99,15 +99,16 @@ def _memberships(
 ) -> DataLoader[int, list[Any]]:
     """Rows of ``other`` linked to each key through group memberships, visible ones only,
     sorted by ``sort_by`` then id: two queries, however many keys."""
-    viewer = viewer_of(info)
+    viewer = loaders_of(info).viewer
 
-    async def load(keys: list[int]) -> list[list[Any]]:
-        pairs = await models.SipGroupMember.filter(**{f"{key_field}__in": keys}).values_list(
-            key_field, other_field
+    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[Any]]:
+        pairs = await (
+            visible(models.SipGroupMember, viewer)
+            .filter(**{f"{key_field}__in": keys})
+            .values_list(key_field, other_field)
         )
         found = {
-            row.id: row
-            for row in await visible(other, viewer).filter(id__in=list({o for _, o in pairs}))
+            row.id: row for row in await visible_rows.filter(id__in=list({o for _, o in pairs}))
         }
         out: dict[int, list[Any]] = defaultdict(list)
         for key, other_id in pairs:
@@ -117,7 +118,7 @@ def _memberships(
             rows.sort(key=lambda r: (getattr(r, sort_by), r.id))
         return [out.get(k, []) for k in keys]
 
-    return _loader(info, name, load)
+    return _loader(info, name, other, load)
 
 
 def group_members(info: Info) -> DataLoader[int, list[models.SipUser]]:
@@ -132,42 +133,11 @@ def user_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:
 
 def queue_members(info: Info) -> DataLoader[int, list[models.SipQueueMember]]:
     """Members of each queue in ring order (lowest ringOrder first)."""
-    viewer = viewer_of(info)
 
-    async def load(keys: list[int]) -> list[list[models.SipQueueMember]]:
-        rows = (
-            await visible(models.SipQueueMember, viewer)
-            .filter(queue_id__in=keys)
-            .order_by("ring_order", "id")
-        )
+    async def load(
+        visible_rows: QuerySet[Any], keys: list[int]
+    ) -> list[list[models.SipQueueMember]]:
+        rows = await visible_rows.filter(queue_id__in=keys).order_by("ring_order", "id")
         return _grouped(keys, rows, lambda r: r.queue_id)  # type: ignore[attr-defined]
 
-    return _loader(info, "queue_members", load)
-
-
-def user_phones(info: Info) -> DataLoader[int, list[Phone]]:
-    """Visible phones with a line assigned to each user, by MAC."""
-    viewer = viewer_of(info)
-
-    async def load(keys: list[int]) -> list[list[Phone]]:
-        pairs = await PhoneLine.filter(sip_user_id__in=keys).values_list("sip_user_id", "phone_id")
-        phone_ids = list({phone_id for _, phone_id in pairs})
-        phones = {p.id: p for p in await visible(Phone, viewer).filter(id__in=phone_ids)}
-        out: dict[int, dict[int, Phone]] = defaultdict(dict)
-        for user_id, phone_id in pairs:
-            if phone_id in phones:
-                out[user_id][phone_id] = phones[phone_id]
-        return [sorted(out[k].values(), key=lambda p: p.mac) if k in out else [] for k in keys]
-
-    return _loader(info, "user_phones", load)
-
-
-def user_profiles(info: Info) -> DataLoader[int, list[PhoneProfile]]:
-    """Visible phone profiles each user owns, by name."""
-    viewer = viewer_of(info)
-
-    async def load(keys: list[int]) -> list[list[PhoneProfile]]:
-        rows = await visible(PhoneProfile, viewer).filter(owner_id__in=keys).order_by("name", "id")
-        return _grouped(keys, rows, lambda r: r.owner_id)  # type: ignore[attr-defined]
-
-    return _loader(info, "user_profiles", load)
+    return _loader(info, "queue_members", models.SipQueueMember, load)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.expressions import Q
 from tortoise.models import Model
 
 from app.core.models import TimestampedModel
+from app.core.scope import Rule, register_rule
 
 
 class RingStrategy(StrEnum):
@@ -165,3 +167,19 @@ class TrustedNetwork(Model):
         table = "trusted_network"
         ordering = ["id"]
         unique_together = (("domain", "network"),)
+
+
+# ---------------------------------------------------------------- tenant scope
+
+register_rule(SipDomain, Rule("company_id", lambda v: Q(id=v.domain_id)))
+register_rule(SipExtension, Rule("domain__company_id"))
+register_rule(SipUser, Rule("domain__company_id", lambda v: Q(id=v.sip_user_id)))
+register_rule(
+    SipGroup, Rule("domain__company_id", lambda v: Q(memberships__user_id=v.sip_user_id))
+)
+register_rule(
+    SipGroupMember, Rule("group__domain__company_id", lambda v: Q(user_id=v.sip_user_id))
+)
+register_rule(SipQueue, Rule("domain__company_id"))
+register_rule(SipQueueMember, Rule("queue__domain__company_id"))
+register_rule(TrustedNetwork, Rule("domain__company_id"))

@@ -34,7 +34,8 @@ from app.core.errors import (
 from app.core.ids import decode_id, parse_global_id
 from app.core.models import Company, Role
 from app.core.scope import get_visible, require_system_admin, require_write, visible
-from app.pbx import rules
+from app.core.service import register_user_subject
+from app.pbx import rules, signals
 from app.pbx.models import (
     ExtensionOwner,
     RingStrategy,
@@ -49,6 +50,18 @@ from app.pbx.models import (
 )
 
 EXTENSION_PATH = ("input", "extensionNumber")
+
+
+async def token_subject(viewer: Viewer, user_pk: int) -> tuple[int, int] | None:
+    """The SIP user a USER token may be made for (within the caller's scope) and its
+    company."""
+    user = await visible(SipUser, viewer).get_or_none(id=user_pk).prefetch_related("domain")
+    if user is None:
+        return None
+    return user.id, user.domain.company_id  # type: ignore[attr-defined]
+
+
+register_user_subject(token_subject)
 
 
 async def _visible_or_not_found(
@@ -302,13 +315,7 @@ async def user_delete(viewer: Viewer, user_id: str) -> int:
     """Delete a user: their group memberships and profiles go, their phone lines are freed."""
     require_write(SipUser, viewer)
     user = await _visible_or_not_found(SipUser, viewer, user_id, "SipUser", "id")
-    from app.deploy.models import DeployJob, DeployJobStatus
-
-    if await DeployJob.filter(
-        profile__owner_id=user.id,
-        status__in=[DeployJobStatus.QUEUED, DeployJobStatus.RUNNING],
-    ).exists():
-        raise in_use("A deploy of one of this user's profiles is still queued or running", "id")
+    await signals.user_deleting.send(user)
     async with in_transaction():
         await _release_extension(user.domain_id, user.extension_number, ExtensionOwner.USER)
         await user.delete()

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 
 from app.core import models as core_models
 from app.core.context import Info, loaders_of
 from app.core.errors import UserError
+from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
 from app.core.pagination import Connection, PageArgs, paginate_list
-from app.core.types import Company
+from app.core.types import ApiToken, Company, Viewer
 from app.pbx import loaders, models
 from app.pbx.enums import RingStrategy
 from app.pbx.filters import UserQuery
 from app.pbx.inputs import SipUserFilter, SipUserOrder
-
-if TYPE_CHECKING:
-    from app.devices.types import Phone
-    from app.profiles.types import PhoneProfile
 
 
 def _gid(type_name: str, pk: int) -> strawberry.ID:
@@ -188,24 +185,6 @@ class SipUser(Node):
         rows = await loaders.user_groups(info).load(self.row.id)
         return [SipGroup.from_model(r) for r in rows]
 
-    @strawberry.field(description="Phones with a line assigned to the user.")
-    async def phones(
-        self, info: Info
-    ) -> list[Annotated["Phone", strawberry.lazy("app.devices.types")]]:  # noqa: UP037
-        from app.devices import types as device_types
-
-        rows = await loaders.user_phones(info).load(self.row.id)
-        return [device_types.Phone.from_model(r) for r in rows]
-
-    @strawberry.field(description="Extension Mobility profiles the user owns.")
-    async def phone_profiles(
-        self, info: Info
-    ) -> list[Annotated["PhoneProfile", strawberry.lazy("app.profiles.types")]]:  # noqa: UP037
-        from app.profiles import types as profile_types
-
-        rows = await loaders.user_profiles(info).load(self.row.id)
-        return [profile_types.PhoneProfile.from_model(r) for r in rows]
-
 
 @strawberry.type(description="A group of users that rings together under one extension.")
 class SipGroup(Node):
@@ -346,6 +325,30 @@ class TrustedNetwork(Node):
     @strawberry.field
     async def domain(self, info: Info) -> SipDomain:
         return await _domain(info, self.row.domain_id)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- on tenancy's types
+
+
+@field_of(Company, description="The company's SIP domains.")
+async def sip_domains(
+    self: Company, info: Info, first: int | None = None, after: str | None = None
+) -> Connection[SipDomain]:
+    from app.pbx.queries import company_sip_domains
+
+    return await company_sip_domains(info, self.row.id, first=first, after=after)
+
+
+@field_of(ApiToken)
+async def sip_user(self: ApiToken, info: Info) -> SipUser | None:
+    row = await loaders_of(info).one(models.SipUser, self.row.sip_user_id)  # type: ignore[attr-defined]
+    return SipUser.from_model(row) if row else None
+
+
+@field_of(Viewer, name="sip_user")
+async def viewer_sip_user(self: Viewer, info: Info) -> SipUser | None:
+    row = await loaders_of(info).one(models.SipUser, self.sip_user_id_)
+    return SipUser.from_model(row) if row else None
 
 
 register_node("SipDomain", models.SipDomain, SipDomain.from_model)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from tortoise import fields
+from tortoise.expressions import Q
 
 from app.core.models import TimestampedModel
+from app.core.scope import Rule, register_rule
 from app.devices.models import SoftwareType
 
 
@@ -22,3 +24,6 @@ class PhoneProfile(TimestampedModel):
     class Meta:
         table = "phone_profile"
         ordering = ["id"]
+
+
+register_rule(PhoneProfile, Rule("owner__domain__company_id", lambda v: Q(owner_id=v.sip_user_id)))

@@ -13,12 +13,13 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.core.auth import Viewer
-from app.core.errors import in_use, invalid, not_found, required
+from app.core.errors import invalid, not_found, required
 from app.core.ids import decode_id
 from app.core.models import Role
 from app.core.scope import get_visible, require_write, visible
 from app.devices.models import SoftwareType
 from app.pbx.models import SipUser
+from app.profiles import signals
 from app.profiles.models import PhoneProfile
 from app.profiles.validation import check_cnf_xml
 
@@ -135,16 +136,10 @@ async def profile_update(viewer: Viewer, profile_id: str, data: dict[str, Any]) 
 
 async def profile_delete(viewer: Viewer, profile_id: str) -> int:
     """Delete a profile no deploy job is still waiting to upload."""
-    from app.deploy.models import DeployJob, DeployJobStatus
-
     _require_profile_write(viewer)
     profile = await get_profile(viewer, profile_id, "id")
     async with in_transaction():
-        busy = await DeployJob.filter(
-            profile_id=profile.id, status__in=[DeployJobStatus.QUEUED, DeployJobStatus.RUNNING]
-        ).exists()
-        if busy:
-            raise in_use("A deploy job of this profile has not finished yet", "id")
+        await signals.profile_deleting.send(profile)
         await profile.delete()
     return profile.id
 

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from app.core.context import Info, loaders_of
 from app.core.errors import UserError
+from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
-from app.profiles import models
-
-if TYPE_CHECKING:
-    from app.devices.types import SoftwareType
-    from app.pbx.types import SipUser
+from app.devices.types import Phone, SoftwareType
+from app.pbx.models import SipUser as SipUserRow
+from app.pbx.types import SipUser
+from app.profiles import loaders, models
 
 
 def _software_type(value: str | None) -> SoftwareType | None:
-    from app.devices.types import SoftwareType
-
     return SoftwareType(str(value)) if value else None
 
 
@@ -39,7 +36,7 @@ class PhoneProfile(Node):
     compatible_models: list[str] = strawberry.field(
         description="Model names this profile fits; empty means every model."
     )
-    software_type: Annotated[SoftwareType, strawberry.lazy("app.devices.types")] | None = (
+    software_type: SoftwareType | None = (
         strawberry.field(description="null means every software type.")
     )
     created_at: datetime
@@ -61,12 +58,10 @@ class PhoneProfile(Node):
         )
 
     @strawberry.field(description="The SIP user whose profile this is.")
-    async def owner(self, info: Info) -> Annotated[SipUser, strawberry.lazy("app.pbx.types")]:
-        from app.pbx.models import SipUser as SipUserRow
-        from app.pbx.types import SipUser as SipUserType
-
+    async def owner(self, info: Info) -> SipUser:
+        # A profile the caller sees is its own or one of its company's users' (scope).
         row = await loaders_of(info).one(SipUserRow, self.row.owner_id)  # type: ignore[attr-defined]
-        return SipUserType.from_model(row)
+        return SipUser.from_model(row)
 
 
 register_node("PhoneProfile", models.PhoneProfile, PhoneProfile.from_model)
@@ -77,7 +72,7 @@ class PhoneProfileFilter:
     owner_id: strawberry.ID | None = strawberry.field(
         default=None, description="Profiles of this SIP user."
     )
-    software_type: Annotated[SoftwareType, strawberry.lazy("app.devices.types")] | None = (
+    software_type: SoftwareType | None = (
         strawberry.field(
             default=None,
             description="Profiles usable with this software type (including those made for "
@@ -109,9 +104,26 @@ class PhoneProfileInput:
     compatible_models: list[str] | None = strawberry.field(
         default=strawberry.UNSET, description="Model names; empty or null means every model."
     )
-    software_type: Annotated[SoftwareType, strawberry.lazy("app.devices.types")] | None = (
+    software_type: SoftwareType | None = (
         strawberry.field(default=strawberry.UNSET, description="null means every software type.")
     )
+
+
+# ---------------------------------------------------------------- on lower domains' types
+
+
+@field_of(SipUser, name="phone_profiles", description="Extension Mobility profiles the user owns.")
+async def user_phone_profiles(self: SipUser, info: Info) -> list[PhoneProfile]:
+    rows = await loaders.user_profiles(info).load(self.row.id)
+    return [PhoneProfile.from_model(r) for r in rows]
+
+
+@field_of(
+    Phone, name="active_profile", description="The Extension Mobility profile last deployed to it."
+)
+async def phone_active_profile(self: Phone, info: Info) -> PhoneProfile | None:
+    row = await loaders_of(info).one(models.PhoneProfile, self.row.active_profile_id)  # type: ignore[attr-defined]
+    return PhoneProfile.from_model(row) if row else None
 
 
 @strawberry.type
