@@ -54,6 +54,7 @@ test: $(VENV)/.installed-test $(ASSETS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check app tests bench
+	$(VENV)/bin/lint-imports
 
 # Regenerate schema.graphql after changing the GraphQL types.
 schema: $(VENV)/.installed
