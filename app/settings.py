@@ -74,6 +74,8 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
+    # CONTRACT §12: a query that could return more nodes than this is refused.
+    max_query_nodes: int = 50_000
     max_body_bytes: int = 1_000_000
     max_subscriptions_per_connection: int = 20
     log_level: str = "info"
@@ -124,6 +126,7 @@ def load_settings() -> Settings:
         max_query_depth=_int("PHONEGRAPH_MAX_QUERY_DEPTH", 12),
         max_aliases=_int("PHONEGRAPH_MAX_ALIASES", 30),
         max_tokens=_int("PHONEGRAPH_MAX_TOKENS", 5000),
+        max_query_nodes=_positive_int("PHONEGRAPH_MAX_QUERY_NODES", 50_000),
         max_body_bytes=_int("PHONEGRAPH_MAX_BODY_BYTES", 1_000_000),
         max_subscriptions_per_connection=_int("PHONEGRAPH_MAX_SUBSCRIPTIONS", 20),
         log_level=_str("PHONEGRAPH_LOG_LEVEL", "info") or "info",

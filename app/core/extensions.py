@@ -15,6 +15,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
+from app.core.cost import QueryNodeBudget
 from app.core.errors import AccessError, BadRequestError, unauthenticated
 from app.settings import get_settings
 
@@ -88,5 +89,6 @@ def schema_extensions() -> list[Callable[[], SchemaExtension] | type[SchemaExten
         lambda: QueryDepthLimiter(max_depth=get_settings().max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=get_settings().max_aliases),
         lambda: MaxTokensLimiter(max_token_count=get_settings().max_tokens),
+        lambda: QueryNodeBudget(max_nodes=get_settings().max_query_nodes),
         lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal server error"),
     ]

@@ -1,0 +1,254 @@
+"""The query node budget (CONTRACT §12): GitHub's node-limit algorithm.
+
+A query's possible result size is the sum, over its connections, of the connection's
+page size (``first``/``last``, or the default page size) times the page sizes of every
+connection it is nested in. Plain lists count as one: a list of a connection's
+``nodes``/``edges`` is already counted by the connection, and other lists are short.
+A query whose possible size is over ``PHONEGRAPH_MAX_QUERY_NODES`` is refused after
+validation, before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    get_named_type,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+CODE = "QUERY_TOO_LARGE"
+PAGE_ARGUMENTS = ("first", "last")
+SKIPPED_FIELDS = {"__schema", "__type", "__typename"}  # introspection stays cheap
+
+
+def is_connection(type_: GraphQLNamedType | None) -> bool:
+    """Whether a field returning ``type_`` is a page of a list (``Connection[T]``)."""
+    return isinstance(type_, GraphQLObjectType) and type_.name.endswith("Connection")
+
+
+class _Counter:
+    """Counts one operation's possible nodes.
+
+    The count of a selection is linear in the multiplier it is reached with, so each
+    named fragment is counted once per unit multiplier and reused at every spread:
+    fragments spreading others several times cost no more to count than to read, and
+    a fragment cycle (refused by validation anyway) counts as nothing.
+    """
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.fragment_costs: dict[str, int] = {}
+        self.counting: set[str] = set()
+
+    def selection_set(self, selections: SelectionSetNode | None, parent: Any) -> int:
+        """Possible nodes below ``selections`` per item of ``parent``."""
+        if selections is None:
+            return 0
+        total = 0
+        for sel in selections.selections:
+            if not self.included(sel):
+                continue
+            if isinstance(sel, FieldNode):
+                total += self.field(sel, parent)
+            elif isinstance(sel, InlineFragmentNode):
+                type_ = self.named_type(sel.type_condition) if sel.type_condition else parent
+                total += self.selection_set(sel.selection_set, type_)
+            elif isinstance(sel, FragmentSpreadNode):
+                total += self.fragment(sel.name.value)
+        return total
+
+    def field(self, node: FieldNode, parent: Any) -> int:
+        name = node.name.value
+        if name in SKIPPED_FIELDS:
+            return 0
+        field_def = self.field_def(parent, name)
+        if field_def is None or node.selection_set is None:
+            return 0
+        type_ = get_named_type(field_def.type)
+        if is_connection(type_):
+            size = self.page_size(node, field_def)
+            return size + size * self.selection_set(node.selection_set, type_)
+        return self.selection_set(node.selection_set, type_)
+
+    def fragment(self, name: str) -> int:
+        if name in self.fragment_costs:
+            return self.fragment_costs[name]
+        definition = self.fragments.get(name)
+        if definition is None or name in self.counting:
+            return 0
+        self.counting.add(name)
+        cost = self.selection_set(
+            definition.selection_set, self.named_type(definition.type_condition)
+        )
+        self.counting.discard(name)
+        self.fragment_costs[name] = cost
+        return cost
+
+    def page_size(self, node: FieldNode, field_def: GraphQLField) -> int:
+        sizes = [
+            size
+            for arg in node.arguments or ()
+            if arg.name.value in PAGE_ARGUMENTS and (size := self.int_value(arg.value)) is not None
+        ]
+        if not sizes:
+            default = field_def.args.get("first")
+            value = default.default_value if default is not None else None
+            sizes = [value if _is_int(value) else DEFAULT_PAGE_SIZE]
+        # Negative or larger-than-allowed sizes are refused by the connection itself.
+        return min(max(max(sizes), 0), MAX_PAGE_SIZE)
+
+    def int_value(self, value: ValueNode) -> int | None:
+        if isinstance(value, IntValueNode):
+            return int(value.value)
+        if isinstance(value, VariableNode):
+            raw = self.variables.get(value.name.value)
+            return raw if _is_int(raw) else None
+        return None  # null, or a value validation would have refused
+
+    def included(self, node: Any) -> bool:
+        """``@skip``/``@include`` as execution will apply them (unknown: included)."""
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            value = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
+            if isinstance(value, BooleanValueNode):
+                condition = value.value
+            elif isinstance(value, VariableNode):
+                condition = self.variables.get(value.name.value)
+            else:
+                continue
+            if not isinstance(condition, bool):
+                continue
+            if condition == (name == "skip"):
+                return False
+        return True
+
+    def named_type(self, node: Any) -> GraphQLNamedType | None:
+        return self.schema.get_type(node.name.value) if node is not None else None
+
+    @staticmethod
+    def field_def(parent: Any, name: str) -> GraphQLField | None:
+        if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            return parent.fields.get(name)
+        return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _variables(
+    operation: OperationDefinitionNode, variables: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The operation's variables, with the defaults its definitions give (literals only)."""
+    values: dict[str, Any] = {}
+    for definition in operation.variable_definitions or ():
+        default = definition.default_value
+        if isinstance(default, IntValueNode):
+            values[definition.variable.name.value] = int(default.value)
+        elif isinstance(default, BooleanValueNode):
+            values[definition.variable.name.value] = default.value
+    if isinstance(variables, Mapping):
+        values.update(variables)
+    return values
+
+
+def possible_nodes(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None = None,
+    operation_name: str | None = None,
+) -> int:
+    """How many nodes the operation could return, by GitHub's node-limit algorithm.
+
+    Only the operation to be executed is counted (``operation_name``, or the largest of
+    them when no name is given: a document of several needs one to run at all).
+    """
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    roots = {
+        OperationType.QUERY: schema.query_type,
+        OperationType.MUTATION: schema.mutation_type,
+        OperationType.SUBSCRIPTION: schema.subscription_type,
+    }
+    costs = [0]
+    for op in document.definitions:
+        if not isinstance(op, OperationDefinitionNode):
+            continue
+        if operation_name is not None and (op.name is None or op.name.value != operation_name):
+            continue
+        counter = _Counter(schema, fragments, _variables(op, variables))
+        costs.append(counter.selection_set(op.selection_set, roots.get(op.operation)))
+    return max(costs)
+
+
+def query_too_large(nodes: int, limit: int) -> GraphQLError:
+    return GraphQLError(
+        f"This query could return up to {nodes:,} nodes; the limit is {limit:,} "
+        "(PHONEGRAPH_MAX_QUERY_NODES). Ask for fewer items with first/last.",
+        extensions={"code": CODE},
+    )
+
+
+class QueryNodeBudget(SchemaExtension):
+    """Refuses an operation whose possible result size is over ``max_nodes``.
+
+    Validation rules cannot see the variables, so this extension runs validation
+    itself in ``on_validate`` (with the rules every extension added, as Strawberry
+    would) and, on a valid document only, adds the budget's error: Strawberry then
+    skips its own validation and answers with these errors before anything executes,
+    over HTTP and WebSocket alike. (A validation cache keyed on the document alone
+    must not come after this extension: the count depends on the variables.)
+    """
+
+    def __init__(self, max_nodes: int) -> None:
+        super().__init__()
+        self.max_nodes = max_nodes
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        document = ctx.graphql_document
+        if document is not None:
+            errors = ctx.pre_execution_errors  # validated by an earlier extension?
+            if errors is None:
+                errors = validate_document(ctx.schema._schema, document, ctx.validation_rules)
+            if not errors:
+                nodes = possible_nodes(
+                    ctx.schema._schema, document, ctx.variables, ctx.operation_name
+                )
+                if nodes > self.max_nodes:
+                    errors = [query_too_large(nodes, self.max_nodes)]
+            ctx.pre_execution_errors = errors
+        yield
