@@ -205,10 +205,11 @@ async def test_streamed_request_body_over_the_limit_is_413(live_server: LiveServ
 
 
 def _company_cycle(depth: int) -> str:
-    """A query `depth` fields deep, going round Company -> SipDomain -> Company."""
-    path = ["companies", "nodes"]
+    """A query `depth` fields deep, going round Company -> SipDomain -> Company (one item
+    per connection, so only the depth limit, not the node budget, is what it meets)."""
+    path = ["companies(first: 1)", "nodes"]
     while len(path) < depth - 1:
-        path += ["sipDomains", "nodes", "company"]
+        path += ["sipDomains(first: 1)", "nodes", "company"]
     path = path[: depth - 1]
     inner = "id"
     for field in reversed(path):
