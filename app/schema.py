@@ -7,10 +7,13 @@ from strawberry.schema.config import StrawberryConfig
 
 from app.core.extensions import schema_extensions
 from app.core.schema import CoreMutation, CoreQuery
-from app.deploy.schema import DeployMutation, DeployQuery, DeploySubscription
+from app.deploy.mutations import DeployMutation
+from app.deploy.schema import DeployQuery
+from app.deploy.subscriptions import DeploySubscription
 from app.devices.schema import DevicesMutation, DevicesQuery
 from app.pbx.schema import PbxMutation, PbxQuery
-from app.profiles.schema import ProfilesMutation, ProfilesQuery
+from app.profiles.mutations import ProfilesMutation
+from app.profiles.queries import ProfilesQuery
 
 
 @strawberry.type(description="Read anything the caller may see.")

@@ -21,8 +21,8 @@ from tortoise.transactions import in_transaction
 
 from app.core.crypto import decrypt
 from app.core.events import get_bus
-from app.deploy.errors import PhoneStepError
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
+from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone, PhoneModel
 from app.profiles.models import PhoneProfile
 from app.settings import Settings
@@ -45,7 +45,7 @@ class Wire:
     """Connections shared by every job of a runner."""
 
     http: aiohttp.ClientSession
-    target: Any  # app.deploy.ftp.ConfigTarget
+    target: Any  # app.deploy.wire.ftp.ConfigTarget
 
 
 class JobCancelled(Exception):
@@ -214,7 +214,7 @@ class Pipeline:
                 f"Init:Services to http://{host}:{phone.http_port}/CGI/Execute",
             )
             address = _require_address(host)
-            from app.deploy.cisco import clear_services_session
+            from app.deploy.wire.cisco import clear_services_session
 
             password = decrypt(phone.web_password_enc) if phone.web_password_enc else None
             await _bounded(
@@ -225,7 +225,7 @@ class Pipeline:
                 "clearing the services session",
             )
 
-        from app.deploy.sip import send_reboot_notify, wait_for_restart
+        from app.deploy.wire.sip import send_reboot_notify, wait_for_restart
 
         await self._enter(
             DeployStep.RESTARTING, f"SIP NOTIFY check-sync;reboot=true to {host}:{phone.sip_port}"

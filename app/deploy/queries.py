@@ -12,7 +12,8 @@ from app.core.pagination import Connection, OrderKey, PageArgs, paginate, pagina
 from app.core.scalars import normalize_mac
 from app.core.scope import visible
 from app.deploy import models
-from app.deploy.types import DeployJob, DeployJobFilter
+from app.deploy.filters import DeployJobFilter
+from app.deploy.types import DeployJob
 
 NEWEST_FIRST = [OrderKey("id", descending=True)]
 

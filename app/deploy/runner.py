@@ -62,7 +62,7 @@ class Runner:
     # ------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
-        from app.deploy.ftp import config_target_from_settings
+        from app.deploy.wire.ftp import config_target_from_settings
 
         connector = aiohttp.TCPConnector(limit=max(8, self.settings.deploy_concurrency))
         self.wire = Wire(

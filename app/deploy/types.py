@@ -16,35 +16,11 @@ from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.scalars import MacAddress, format_mac
 from app.core.scope import visible
 from app.deploy import models
+from app.deploy.enums import FINAL_STEPS, DeployJobKind, DeployJobStatus, DeployStep
 from app.devices.models import Phone as PhoneRow
 from app.devices.types import Phone
 from app.profiles.models import PhoneProfile as ProfileRow
 from app.profiles.types import PhoneProfile
-
-DeployJobKind = strawberry.enum(
-    models.DeployJobKind,
-    description="What a job does: PROFILE_DEPLOY uploads a profile's cnfXml, REPROVISION "
-    "the phone's rendered template, REBOOT only restarts the phone.",
-)
-DeployJobStatus = strawberry.enum(
-    models.DeployJobStatus,
-    description="Where a job stands. QUEUED and RUNNING are the only unfinished states. "
-    "INTERRUPTED: the server process running it stopped; the steps done stay done.",
-)
-DeployStep = strawberry.enum(
-    models.DeployStep,
-    description="One step of a job (CONTRACT §5), in the order they happen. SUCCEEDED, "
-    "FAILED, CANCELLED and INTERRUPTED are final.",
-)
-
-FINAL_STEPS = frozenset(
-    {
-        models.DeployStep.SUCCEEDED,
-        models.DeployStep.FAILED,
-        models.DeployStep.CANCELLED,
-        models.DeployStep.INTERRUPTED,
-    }
-)
 
 
 async def _job_phone(info: Info, job: models.DeployJob) -> PhoneRow:
@@ -163,13 +139,6 @@ class DeployEvent:
     @strawberry.field(description="Whether this is the job's last event.")
     def is_final(self) -> bool:
         return self.step in FINAL_STEPS
-
-
-@strawberry.input(description="Which deploy jobs to list (all conditions must hold).")
-class DeployJobFilter:
-    mac: MacAddress | None = None
-    status: DeployJobStatus | None = None
-    kind: DeployJobKind | None = None
 
 
 @strawberry.type

@@ -22,17 +22,9 @@ from app.core.pagination import (
 )
 from app.core.scope import visible
 from app.devices import models
-from app.devices.types import (
-    DectBase,
-    DectBaseFilter,
-    Phone,
-    PhoneFilter,
-    PhoneModel,
-    PhoneModelFilter,
-    PhoneOrder,
-    PhoneOrderField,
-    PhoneTemplate,
-)
+from app.devices.enums import PhoneOrderField
+from app.devices.filters import DectBaseFilter, PhoneFilter, PhoneModelFilter, PhoneOrder
+from app.devices.types import DectBase, Phone, PhoneModel, PhoneTemplate
 
 # Stands in for "never provisioned" so the keyset compares (NULLs sort first ascending).
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)

@@ -12,21 +12,15 @@ from app.core.pagination import Connection, PageArgs
 from app.core.scalars import MacAddress
 from app.core.types import DeletePayload
 from app.devices import queries, service
+from app.devices.filters import DectBaseFilter, PhoneFilter, PhoneModelFilter, PhoneOrder
+from app.devices.inputs import DectBaseInput, DectMemberInput, PhoneInput, PhoneTemplateInput
 from app.devices.types import (
     DectBase,
-    DectBaseFilter,
-    DectBaseInput,
     DectBasePayload,
-    DectMemberInput,
     Phone,
-    PhoneFilter,
-    PhoneInput,
     PhoneModel,
-    PhoneModelFilter,
-    PhoneOrder,
     PhonePayload,
     PhoneTemplate,
-    PhoneTemplateInput,
     PhoneTemplatePayload,
 )
 

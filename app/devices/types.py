@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from enum import Enum
 
 import strawberry
 
@@ -15,30 +14,21 @@ from app.core.ids import to_global_id
 from app.core.models import Company as CompanyRow
 from app.core.models import Role
 from app.core.node import Node, register_node
-from app.core.pagination import Connection, OrderDirection
+from app.core.pagination import Connection
 from app.core.scalars import MacAddress, format_mac
 from app.core.types import Company
 from app.devices import loaders, models
 from app.devices.catalogue import config_filename
+from app.devices.enums import (
+    DectLanguage,
+    PhoneStatus,
+    ProvisioningInterface,
+    SoftwareType,
+    Transport,
+)
+from app.devices.filters import PhoneFilter
 from app.pbx.models import SipUser as SipUserRow
 from app.pbx.types import SipUser
-
-# The storage enums double as the GraphQL enums, so rows' values are returned as they are.
-PhoneStatus = strawberry.enum(
-    models.PhoneStatus,
-    description="Where a phone stands in auto-provisioning: PENDING phones asked for a "
-    "config and wait for approval; only ACTIVE phones are served one; REJECTED phones "
-    "are refused.",
-)
-SoftwareType = strawberry.enum(models.SoftwareType, description="The protocol a phone runs.")
-DectLanguage = strawberry.enum(models.DectLanguage, description="Display language of a DECT base.")
-ProvisioningInterface = strawberry.enum(
-    models.ProvisioningInterface,
-    description="The address a DECT base is given (QR code / auto-provisioning) to reach "
-    "the server.",
-)
-Transport = strawberry.enum(models.Transport, description="SIP transport protocol.")
-
 
 # ---------------------------------------------------------------- phone models
 
@@ -79,10 +69,6 @@ class PhoneModel(Node):
 register_node("PhoneModel", models.PhoneModel, PhoneModel.from_model)
 
 
-@strawberry.input(description="Which catalogue models to list.")
-class PhoneModelFilter:
-    vendor: str | None = strawberry.field(default=None, description="Vendor, any case.")
-    is_dect: bool | None = None
 
 
 # ---------------------------------------------------------------- templates
@@ -137,16 +123,6 @@ class PhoneTemplate(Node):
 register_node("PhoneTemplate", models.PhoneTemplate, PhoneTemplate.from_model)
 
 
-@strawberry.input(description="A template's fields (partial on update).")
-class PhoneTemplateInput:
-    filename: str | None = strawberry.UNSET
-    content: str | None = strawberry.UNSET
-    model_id: strawberry.ID | None = strawberry.UNSET
-    company_id: strawberry.ID | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Create only: the company whose admins see and may assign the "
-        "template; omitted: every company's.",
-    )
 
 
 # ---------------------------------------------------------------- phones
@@ -298,63 +274,12 @@ class Phone(Node):
 register_node("Phone", models.Phone, Phone.from_model)
 
 
-@strawberry.input(description="Which phones to list.")
-class PhoneFilter:
-    company_id: strawberry.ID | None = None
-    status: PhoneStatus | None = None
-    vendor: str | None = strawberry.field(default=None, description="Model vendor, any case.")
-    model: str | None = strawberry.field(default=None, description='Model name, e.g. "8845".')
-    search: str | None = strawberry.field(
-        default=None, description="Part of the name (any case) or of the MAC (any form)."
-    )
 
 
-@strawberry.enum(description="What phones are sorted by.")
-class PhoneOrderField(Enum):
-    MAC = "MAC"
-    NAME = "NAME"
-    CREATED_AT = "CREATED_AT"
-    LAST_PROVISIONED_AT = "LAST_PROVISIONED_AT"
 
 
-@strawberry.input(description="Sort order of phones (MAC breaks ties).")
-class PhoneOrder:
-    field: PhoneOrderField
-    direction: OrderDirection | None = OrderDirection.ASC
 
 
-@strawberry.input(
-    description="A phone's fields. On update, a field left out is left alone and null "
-    "clears it (the ports and the company cannot be cleared)."
-)
-class PhoneInput:
-    mac: MacAddress | None = strawberry.field(default=strawberry.UNSET, description="Create only.")
-    name: str | None = strawberry.UNSET
-    company_id: strawberry.ID | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Required for system admins; company admins' phones are their company's.",
-    )
-    model_id: strawberry.ID | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Changing the model adds or removes lines (removed lines' users are freed).",
-    )
-    template_filename: str | None = strawberry.UNSET
-    ip_address: str | None = strawberry.UNSET
-    http_port: int | None = strawberry.field(default=strawberry.UNSET, description="Default 80.")
-    sip_port: int | None = strawberry.field(default=strawberry.UNSET, description="Default 5060.")
-    web_username: str | None = strawberry.UNSET
-    web_password: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Write-only; stored encrypted."
-    )
-    timezone: str | None = strawberry.field(
-        default=strawberry.UNSET, description='An IANA time zone, e.g. "Europe/London".'
-    )
-    language: str | None = strawberry.UNSET
-    codecs: list[str] | None = strawberry.field(
-        default=strawberry.UNSET, description='Preferred codecs, best first, e.g. ["G722", "PCMA"].'
-    )
-    can_hotdesk: bool | None = strawberry.UNSET
-    can_forward: bool | None = strawberry.UNSET
 
 
 # ---------------------------------------------------------------- DECT
@@ -472,61 +397,10 @@ class DectBase(Node):
 register_node("DectBase", models.DectBase, DectBase.from_model)
 
 
-@strawberry.input(description="Which DECT bases to list.")
-class DectBaseFilter:
-    company_id: strawberry.ID | None = None
-    search: str | None = strawberry.field(
-        default=None, description="Part of the name (any case) or of the MAC (any form)."
-    )
 
 
-@strawberry.input(
-    description="A DECT base's fields. Required on create: name, mac, timezone, tone, "
-    "interface (and companyId for system admins). On update, a field left out is left "
-    "alone and null clears it where that makes sense."
-)
-class DectBaseInput:
-    name: str | None = strawberry.field(default=strawberry.UNSET, description="1..64 characters.")
-    mac: MacAddress | None = strawberry.field(default=strawberry.UNSET, description="Create only.")
-    company_id: strawberry.ID | None = strawberry.UNSET
-    model_id: strawberry.ID | None = strawberry.field(
-        default=strawberry.UNSET, description="A DECT model of the catalogue."
-    )
-    template_filename: str | None = strawberry.UNSET
-    password: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Web admin password; write-only."
-    )
-    user_password: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Write-only."
-    )
-    engineer_password: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Write-only."
-    )
-    timezone: str | None = strawberry.UNSET
-    region: str | None = strawberry.UNSET
-    language: DectLanguage | None = strawberry.field(
-        default=strawberry.UNSET, description="Default ENGLISH."
-    )
-    handset_language: DectLanguage | None = strawberry.UNSET
-    tone: str | None = strawberry.UNSET
-    rps: bool | None = strawberry.UNSET
-    https: bool | None = strawberry.UNSET
-    codecs: list[str] | None = strawberry.UNSET
-    interface: ProvisioningInterface | None = strawberry.UNSET
-    preferred_transport: Transport | None = strawberry.field(
-        default=strawberry.UNSET, description="Default UDP."
-    )
 
 
-@strawberry.input(description="A handset of a DECT base.")
-class DectMemberInput:
-    extension_number: str = strawberry.field(description="[0-9]{3,64}, unique per base.")
-    handset_index: int | None = strawberry.field(
-        default=None, description="Slot on the base, 1..1000, unique per base."
-    )
-    ipui: str | None = strawberry.field(
-        default=None, description="The handset's IPUI, 10 hex digits, unique per base."
-    )
 
 
 # ---------------------------------------------------------------- on lower domains' types

@@ -11,7 +11,8 @@ from app.core.errors import UserError
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
-from app.devices.types import Phone, SoftwareType
+from app.devices.enums import SoftwareType
+from app.devices.types import Phone
 from app.pbx.models import SipUser as SipUserRow
 from app.pbx.types import SipUser
 from app.profiles import loaders, models
@@ -36,8 +37,8 @@ class PhoneProfile(Node):
     compatible_models: list[str] = strawberry.field(
         description="Model names this profile fits; empty means every model."
     )
-    software_type: SoftwareType | None = (
-        strawberry.field(description="null means every software type.")
+    software_type: SoftwareType | None = strawberry.field(
+        description="null means every software type."
     )
     created_at: datetime
     updated_at: datetime
@@ -65,48 +66,6 @@ class PhoneProfile(Node):
 
 
 register_node("PhoneProfile", models.PhoneProfile, PhoneProfile.from_model)
-
-
-@strawberry.input(description="Which profiles to list (all conditions must hold).")
-class PhoneProfileFilter:
-    owner_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Profiles of this SIP user."
-    )
-    software_type: SoftwareType | None = (
-        strawberry.field(
-            default=None,
-            description="Profiles usable with this software type (including those made for "
-            "every software type).",
-        )
-    )
-    compatible_with_model: str | None = strawberry.field(
-        default=None,
-        description="Profiles that fit this model name (including those made for every model).",
-    )
-    search: str | None = strawberry.field(
-        default=None, description="Matches the name or description, ignoring case."
-    )
-
-
-@strawberry.input(description="A profile's fields (partial on update: omitted = unchanged).")
-class PhoneProfileInput:
-    owner_id: strawberry.ID | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Required on create (USER tokens: defaults to their own SIP user).",
-    )
-    name: str | None = strawberry.field(default=strawberry.UNSET, description="Required on create.")
-    description: str | None = strawberry.UNSET
-    cnf_xml: str | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Required on create; well-formed XML whose root is <device>, at most "
-        "256 KiB, without DOCTYPE.",
-    )
-    compatible_models: list[str] | None = strawberry.field(
-        default=strawberry.UNSET, description="Model names; empty or null means every model."
-    )
-    software_type: SoftwareType | None = (
-        strawberry.field(default=strawberry.UNSET, description="null means every software type.")
-    )
 
 
 # ---------------------------------------------------------------- on lower domains' types

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from app.deploy.cisco import INIT_SERVICES, clear_services_session
-from app.deploy.errors import PhoneStepError
+from app.deploy.wire.cisco import INIT_SERVICES, clear_services_session
+from app.deploy.wire.errors import PhoneStepError
 from tests.conftest import free_port
 from tests.support.fixtures import PhoneSimFactory
 

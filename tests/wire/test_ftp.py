@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.deploy.errors import PhoneStepError
-from app.deploy.ftp import (
+from app.deploy.wire.errors import PhoneStepError
+from app.deploy.wire.ftp import (
     FtpTarget,
     LocalFolderTarget,
     config_target_from_settings,

@@ -8,10 +8,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from app.deploy.cisco import clear_services_session
-from app.deploy.errors import PhoneStepError
-from app.deploy.ftp import FtpTarget, LocalFolderTarget
-from app.deploy.sip import parse_response, send_reboot_notify, wait_for_restart
+from app.deploy.wire.cisco import clear_services_session
+from app.deploy.wire.errors import PhoneStepError
+from app.deploy.wire.ftp import FtpTarget, LocalFolderTarget
+from app.deploy.wire.sip import parse_response, send_reboot_notify, wait_for_restart
 from tests.conftest import free_port
 from tests.support.fixtures import PhoneSimFactory
 from tests.support.ftp_server import FtpServerHandle

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.deploy.sip import send_reboot_notify, wait_for_restart
+from app.deploy.wire.sip import send_reboot_notify, wait_for_restart
 from tests.conftest import free_port
 
 RESPONSE = """

@@ -1,4 +1,4 @@
-"""Profiles: queries and mutations."""
+"""Profiles: create, change and delete phone profiles."""
 
 from __future__ import annotations
 
@@ -8,33 +8,13 @@ from app.core.context import Info, viewer_of
 from app.core.errors import returns_user_errors
 from app.core.ids import to_global_id
 from app.core.inputs import provided
-from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.types import DeletePayload
 from app.profiles import service
+from app.profiles.inputs import PhoneProfileInput
 from app.profiles.types import (
     PhoneProfile,
-    PhoneProfileFilter,
-    PhoneProfileInput,
     PhoneProfilePayload,
 )
-
-
-@strawberry.type
-class ProfilesQuery:
-    @strawberry.field(description="Phone profiles the caller may see, by name.")
-    async def phone_profiles(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-        filter: PhoneProfileFilter | None = None,
-    ) -> Connection[PhoneProfile]:
-        qs = await service.filter_profiles(viewer_of(info), filter)
-        return await paginate(
-            qs, PageArgs(first, after, last, before), [OrderKey("name")], PhoneProfile.from_model
-        )
 
 
 @strawberry.type

@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from app.deploy.errors import PhoneStepError
+from app.deploy.wire.errors import PhoneStepError
 
 T1 = 0.5  # RFC 3261 round-trip estimate
 T2 = 4.0  # cap of the non-INVITE retransmission interval

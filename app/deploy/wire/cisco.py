@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 from lxml import etree
 
-from app.deploy.errors import PhoneStepError
+from app.deploy.wire.errors import PhoneStepError
 
 INIT_SERVICES = (
     '<CiscoIPPhoneExecute><ExecuteItem Priority="0" URL="Init:Services"/></CiscoIPPhoneExecute>'

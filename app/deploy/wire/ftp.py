@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import aioftp
 
-from app.deploy.errors import PhoneStepError
+from app.deploy.wire.errors import PhoneStepError
 
 if TYPE_CHECKING:
     from app.settings import Settings

@@ -1,0 +1,32 @@
+"""Closed sets of deploy jobs, as GraphQL enums (the storage enums, described)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.deploy import models
+
+DeployJobKind = strawberry.enum(
+    models.DeployJobKind,
+    description="What a job does: PROFILE_DEPLOY uploads a profile's cnfXml, REPROVISION "
+    "the phone's rendered template, REBOOT only restarts the phone.",
+)
+DeployJobStatus = strawberry.enum(
+    models.DeployJobStatus,
+    description="Where a job stands. QUEUED and RUNNING are the only unfinished states. "
+    "INTERRUPTED: the server process running it stopped; the steps done stay done.",
+)
+DeployStep = strawberry.enum(
+    models.DeployStep,
+    description="One step of a job (CONTRACT §5), in the order they happen. SUCCEEDED, "
+    "FAILED, CANCELLED and INTERRUPTED are final.",
+)
+
+FINAL_STEPS = frozenset(
+    {
+        models.DeployStep.SUCCEEDED,
+        models.DeployStep.FAILED,
+        models.DeployStep.CANCELLED,
+        models.DeployStep.INTERRUPTED,
+    }
+)

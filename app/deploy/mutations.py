@@ -1,0 +1,98 @@
+"""Deploy: the mutations that queue, wait for and cancel jobs."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.core.context import Info, viewer_of
+from app.core.errors import returns_user_errors
+from app.core.scalars import MacAddress
+from app.deploy import models, service
+from app.deploy.types import (
+    BulkDeployPayload,
+    DeployJob,
+    DeployJobPayload,
+    PhoneProfileDeployPayload,
+)
+from app.devices.filters import PhoneFilter
+from app.devices.models import Phone as PhoneRow
+from app.devices.types import Phone
+from app.profiles.types import PhoneProfile
+
+# A subscriber that heard nothing for this long re-reads the job's events from the
+# database, so a message lost on the bus (a Redis reconnect) cannot stall it.
+RESYNC_SECONDS = 5.0
+
+
+async def _ended(job: models.DeployJob) -> str | None:
+    """What ``restart`` reports for an ended job: "ok", the error, or the final message."""
+    if job.restart is not None:
+        return job.restart
+    last = await models.DeployEvent.filter(job_id=job.id).order_by("-id").first()
+    return last.message if last else None
+
+
+@strawberry.type
+class DeployMutation:
+    @strawberry.mutation(
+        description="The profile switch: upload the profile's cnfXml as SEP<MAC>.cnf.xml to "
+        "the config target, clear the phone's services session (Cisco), restart the phone. "
+        "Returns at once with the QUEUED job; with wait: true it returns when the job has "
+        'ended and `restart` holds "ok" or the error message. Refused with INCOMPATIBLE '
+        "when the profile does not fit the phone's model or software type."
+    )
+    @returns_user_errors(PhoneProfileDeployPayload)
+    async def phone_profile_deploy(
+        self,
+        info: Info,
+        profile_id: strawberry.ID,
+        mac: MacAddress,
+        wait: bool | None = False,
+    ) -> PhoneProfileDeployPayload:
+        job, profile, phone = await service.deploy_profile(viewer_of(info), profile_id, mac)
+        restart = None
+        if wait:
+            job = await service.wait_for_job(job.id)
+            restart = await _ended(job)
+            phone = await PhoneRow.get(id=phone.id)
+        return PhoneProfileDeployPayload(
+            job=DeployJob.from_model(job),
+            phone_profile=PhoneProfile.from_model(profile),
+            phone=Phone.from_model(phone),
+            restart=restart,
+        )
+
+    @strawberry.mutation(description="Restart a phone and wait for it to come back (a job).")
+    @returns_user_errors(DeployJobPayload)
+    async def phone_reboot(self, info: Info, mac: MacAddress) -> DeployJobPayload:
+        job = await service.reboot(viewer_of(info), mac)
+        return DeployJobPayload(job=DeployJob.from_model(job))
+
+    @strawberry.mutation(
+        description="Render the phone's template, upload it under its model's file name, "
+        "clear the services session (Cisco) and restart the phone (a job)."
+    )
+    @returns_user_errors(DeployJobPayload)
+    async def phone_reprovision(self, info: Info, mac: MacAddress) -> DeployJobPayload:
+        job = await service.reprovision(viewer_of(info), mac)
+        return DeployJobPayload(job=DeployJob.from_model(job))
+
+    @strawberry.mutation(
+        description="Reprovision every ACTIVE phone (with a model) the filter matches: one "
+        "job each, run PHONEGRAPH_DEPLOY_CONCURRENCY at a time."
+    )
+    @returns_user_errors(BulkDeployPayload)
+    async def phones_reprovision(
+        self, info: Info, filter: PhoneFilter | None = None
+    ) -> BulkDeployPayload:
+        jobs = await service.reprovision_many(viewer_of(info), filter)
+        return BulkDeployPayload(job_count=len(jobs), job_ids=[j.id for j in jobs])
+
+    @strawberry.mutation(
+        description="Cancel a job: a QUEUED one at once, a RUNNING one before its next step "
+        "(steps done stay done). An ended job is a CONFLICT."
+    )
+    @returns_user_errors(DeployJobPayload)
+    async def deploy_job_cancel(self, info: Info, id: strawberry.ID) -> DeployJobPayload:
+        job = await service.cancel(viewer_of(info), id)
+        return DeployJobPayload(job=DeployJob.from_model(job))
