@@ -146,3 +146,16 @@ def returns_user_errors(
         return wrapper
 
     return decorator
+
+
+def payload_type(name: str, field: str, of: type, description: str | None = None) -> type:
+    """The payload of a mutation that returns one object: ``field`` (the object, null on
+    failure) and ``userErrors``. One definition for the many payloads of that shape."""
+    namespace = {
+        "__annotations__": {field: of | None, "user_errors": list[UserError]},
+        "__module__": of.__module__,
+        "__doc__": description,
+        field: None,
+        "user_errors": strawberry.field(default_factory=list),
+    }
+    return strawberry.type(type(name, (), namespace), description=description)

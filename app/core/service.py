@@ -16,13 +16,13 @@ from app.core.errors import (
     UserInputError,
     duplicate,
     in_use,
-    invalid,
     not_found,
     required,
 )
 from app.core.ids import decode_id
 from app.core.models import ApiToken, Company, Role
 from app.core.scope import administers, get_visible, require_system_admin
+from app.core.validation import required_text
 
 PROVISIONING_KEY_PREFIX = "pk_"
 
@@ -37,15 +37,7 @@ def register_user_subject(find: UserSubject) -> None:
     _user_subject[:] = [find]
 
 
-def _clean_name(name: Any, *field: str) -> str:
-    if name is None:
-        raise required(*field)
-    name = str(name).strip()
-    if not name:
-        raise required(*field)
-    if len(name) > 200:
-        raise invalid("name must be at most 200 characters", *field)
-    return name
+_name = required_text(200)
 
 
 def _new_provisioning_key() -> tuple[str, str, str]:
@@ -55,7 +47,7 @@ def _new_provisioning_key() -> tuple[str, str, str]:
 
 async def company_create(viewer: Viewer, data: dict[str, Any]) -> Company:
     require_system_admin(viewer)
-    name = _clean_name(data.get("name"), "input", "name")
+    name = _name(data.get("name"), ("input", "name"))
     if await Company.filter(name=name).exists():
         raise duplicate(f"A company named {name!r} exists already", "input", "name")
     _, key_hash, key_enc = _new_provisioning_key()
@@ -70,7 +62,7 @@ async def company_update(viewer: Viewer, company_id: str, data: dict[str, Any]) 
     if company is None:
         raise not_found("Company", "id")
     if "name" in data:
-        name = _clean_name(data["name"], "input", "name")
+        name = _name(data["name"], ("input", "name"))
         if await Company.filter(name=name).exclude(id=company.id).exists():
             raise duplicate(f"A company named {name!r} exists already", "input", "name")
         company.name = name
@@ -113,7 +105,7 @@ async def api_token_create(viewer: Viewer, data: dict[str, Any]) -> tuple[ApiTok
         raise UserInputError(
             ErrorCode.FORBIDDEN, "USER tokens cannot create tokens", ["input", "role"]
         )
-    name = _clean_name(data.get("name"), "input", "name")
+    name = _name(data.get("name"), ("input", "name"))
     role = Role(data["role"].value if hasattr(data["role"], "value") else data["role"])
     company_id = sip_user_id = None
     if role == Role.SYSTEM_ADMIN:

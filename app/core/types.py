@@ -9,7 +9,7 @@ import strawberry
 from app.core import models
 from app.core.context import Info, loaders_of, viewer_of
 from app.core.crypto import decrypt
-from app.core.errors import UserError
+from app.core.errors import UserError, payload_type
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
 from app.core.scope import administers
@@ -108,10 +108,7 @@ class ApiTokenInput:
     )
 
 
-@strawberry.type
-class CompanyPayload:
-    company: Company | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+CompanyPayload = payload_type("CompanyPayload", "company", Company)
 
 
 @strawberry.type

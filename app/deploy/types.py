@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 from app.core.context import Info, loaders_of, viewer_of
-from app.core.errors import UserError
+from app.core.errors import UserError, payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
@@ -141,10 +141,7 @@ class DeployEvent:
         return self.step in FINAL_STEPS
 
 
-@strawberry.type
-class DeployJobPayload:
-    job: DeployJob | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+DeployJobPayload = payload_type("DeployJobPayload", "job", DeployJob)
 
 
 @strawberry.type

@@ -32,6 +32,16 @@ from app.core.errors import (
 from app.core.ids import decode_id
 from app.core.models import Company, Role
 from app.core.scope import company_in_scope, get_visible, require_write, visible
+from app.core.validation import (
+    Cleaner,
+    as_sent,
+    clean_input,
+    flag,
+    optional_text,
+    present,
+    required_text,
+    secret,
+)
 from app.devices import signals
 from app.devices import validation as v
 from app.devices.models import (
@@ -137,32 +147,35 @@ def _line_count(model: PhoneModel | None) -> int:
     return model.line_count if model else 1
 
 
+# Fields a new device leaves at their defaults when sent as null.
+_DEFAULTED = frozenset({"http_port", "sip_port", "can_hotdesk", "can_forward", "rps", "https"})
+
+_PHONE_FIELDS: dict[str, Cleaner] = {
+    "name": optional_text(200),
+    "ip_address": v.ip_address,
+    "http_port": v.port,
+    "sip_port": v.port,
+    "web_username": optional_text(128),
+    "web_password": secret(),
+    "timezone": v.timezone,
+    "language": optional_text(64),
+    "codecs": v.codecs,
+    "can_hotdesk": flag,
+    "can_forward": flag,
+}
+
+
 async def _apply_phone_fields(
     viewer: Viewer, phone: Phone, data: dict[str, Any], *, creating: bool
 ) -> tuple[bool, bool]:
     """Validate and set the sent fields. Returns (lines must be resynced, company changed)."""
     p = ("input",)
-    if "name" in data:
-        phone.name = v.optional_text(data["name"], (*p, "name"), 200)
-    if "ip_address" in data:
-        phone.ip_address = v.ip_address(data["ip_address"], (*p, "ipAddress"))
-    for key, gql in (("http_port", "httpPort"), ("sip_port", "sipPort")):
-        if key in data and not (creating and data[key] is None):
-            setattr(phone, key, v.port(data[key], (*p, gql)))
-    if "web_username" in data:
-        phone.web_username = v.optional_text(data["web_username"], (*p, "webUsername"), 128)
-    if "web_password" in data:
-        password = v.secret(data["web_password"], (*p, "webPassword"))
-        phone.web_password_enc = encrypt(password) if password is not None else None
-    if "timezone" in data:
-        phone.timezone = v.timezone(data["timezone"], (*p, "timezone"))
-    if "language" in data:
-        phone.language = v.optional_text(data["language"], (*p, "language"), 64)
-    if "codecs" in data:
-        phone.codecs = v.codecs(data["codecs"], (*p, "codecs"))
-    for key, gql in (("can_hotdesk", "canHotdesk"), ("can_forward", "canForward")):
-        if key in data and not (creating and data[key] is None):
-            setattr(phone, key, v.flag(data[key], (*p, gql)))
+    sent = {k: val for k, val in data.items() if not (creating and val is None and k in _DEFAULTED)}
+    for key, value in clean_input(sent, _PHONE_FIELDS).items():
+        if key == "web_password":
+            phone.web_password_enc = encrypt(value) if value is not None else None
+        else:
+            setattr(phone, key, value)
 
     company_changed = False
     if "company_id" in data or creating:
@@ -441,49 +454,39 @@ async def dect_base_by_id(viewer: Viewer, raw_id: str, *path: str) -> DectBase:
 _DECT_REQUIRED = ("name", "mac", "timezone", "tone", "interface")
 
 
+_DECT_FIELDS: dict[str, Cleaner] = {
+    "name": required_text(64),
+    "timezone": lambda value, path: v.timezone(value, path, nullable=False),
+    "tone": required_text(64),
+    "region": optional_text(64),
+    "language": present,
+    "interface": present,
+    "preferred_transport": present,
+    "handset_language": as_sent,
+    "rps": flag,
+    "https": flag,
+    "codecs": v.codecs,
+    "password": secret(),
+    "user_password": secret(),
+    "engineer_password": secret(),
+}
+
+
 async def _apply_dect_fields(
     viewer: Viewer, base: DectBase, data: dict[str, Any], *, creating: bool
 ) -> None:
     p = ("input",)
-    if creating:
-        for key in _DECT_REQUIRED:
-            if data.get(key) is None:
-                raise required(*p, key)
-    if "name" in data:
-        name = v.required_text(data["name"], (*p, "name"), 64)
-        base.name = name
-    if "timezone" in data:
-        base.timezone = v.timezone(data["timezone"], (*p, "timezone"), nullable=False)  # type: ignore[assignment]
-    if "tone" in data:
-        base.tone = v.required_text(data["tone"], (*p, "tone"), 64)
-    if "region" in data:
-        base.region = v.optional_text(data["region"], (*p, "region"), 64)
-    for key, gql in (("language", "language"), ("interface", "interface")):
-        if key in data:
-            if data[key] is None:
-                raise required(*p, gql)
-            setattr(base, key, data[key])
-    if "preferred_transport" in data:
-        if data["preferred_transport"] is None:
-            if not creating:
-                raise required(*p, "preferredTransport")
-        else:
-            base.preferred_transport = data["preferred_transport"]
-    if "handset_language" in data:
-        base.handset_language = data["handset_language"]
-    for key in ("rps", "https"):
-        if key in data and not (creating and data[key] is None):
-            setattr(base, key, v.flag(data[key], (*p, key)))
-    if "codecs" in data:
-        base.codecs = v.codecs(data["codecs"], (*p, "codecs"))
-    for key, gql in (
-        ("password", "password"),
-        ("user_password", "userPassword"),
-        ("engineer_password", "engineerPassword"),
-    ):
-        if key in data:
-            value = v.secret(data[key], (*p, gql))
+    sent = {k: val for k, val in data.items() if not (creating and val is None and k in _DEFAULTED)}
+    if creating and sent.get("preferred_transport", ...) is None:
+        sent.pop("preferred_transport", None)  # the default, UDP
+    if creating and data.get("mac") is None:
+        raise required(*p, "mac")
+    needed = [k for k in _DECT_REQUIRED if k != "mac"] if creating else []
+    for key, value in clean_input(sent, _DECT_FIELDS, create=needed).items():
+        if key.endswith("password"):
             setattr(base, f"{key}_enc", encrypt(value) if value is not None else None)
+        else:
+            setattr(base, key, value)
     if "company_id" in data or creating:
         base.company_id = await _company_id(viewer, data.get("company_id"), *p, "companyId")  # type: ignore[attr-defined]
     model = await PhoneModel.get_or_none(id=base.model_id) if base.model_id else None  # type: ignore[attr-defined]

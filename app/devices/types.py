@@ -8,7 +8,7 @@ from datetime import datetime
 import strawberry
 
 from app.core.context import Info, loaders_of, viewer_of
-from app.core.errors import UserError
+from app.core.errors import payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.models import Company as CompanyRow
@@ -428,19 +428,10 @@ async def user_phones(self: SipUser, info: Info) -> list[Phone]:
 # ---------------------------------------------------------------- payloads
 
 
-@strawberry.type
-class PhonePayload:
-    phone: Phone | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+PhonePayload = payload_type("PhonePayload", "phone", Phone)
 
 
-@strawberry.type
-class PhoneTemplatePayload:
-    phone_template: PhoneTemplate | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+PhoneTemplatePayload = payload_type("PhoneTemplatePayload", "phone_template", PhoneTemplate)
 
 
-@strawberry.type
-class DectBasePayload:
-    dect_base: DectBase | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+DectBasePayload = payload_type("DectBasePayload", "dect_base", DectBase)

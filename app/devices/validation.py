@@ -10,8 +10,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from app.core.errors import invalid, required
-
-Path = tuple[str, ...]
+from app.core.validation import Path, optional_text
 
 TEMPLATE_FILENAME_MAX = 128
 TEMPLATE_CONTENT_MAX = 256 * 1024
@@ -26,36 +25,6 @@ HANDSET_INDEX_MAX = 1000
 @lru_cache(maxsize=1)
 def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
-
-
-def optional_text(value: Any, path: Path, max_len: int) -> str | None:
-    """Trimmed text; empty or null clears."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    if len(text) > max_len:
-        raise invalid(f"{path[-1]} must be at most {max_len} characters", *path)
-    return text
-
-
-def required_text(value: Any, path: Path, max_len: int) -> str:
-    text = optional_text(value, path, max_len)
-    if text is None:
-        raise required(*path)
-    return text
-
-
-def secret(value: Any, path: Path, max_len: int = 128) -> str | None:
-    """A password as sent (not trimmed: spaces may be part of it); empty or null clears."""
-    if value is None or value == "":
-        return None
-    if len(value) > max_len:
-        raise invalid(f"{path[-1]} must be at most {max_len} characters", *path)
-    if any(ord(c) < 32 for c in value):
-        raise invalid(f"{path[-1]} must not contain control characters", *path)
-    return str(value)
 
 
 def ip_address(value: Any, path: Path) -> str | None:
@@ -76,7 +45,7 @@ def port(value: Any, path: Path) -> int:
 
 
 def timezone(value: Any, path: Path, *, nullable: bool = True) -> str | None:
-    text = optional_text(value, path, 64)
+    text = optional_text(64)(value, path)
     if text is None:
         if nullable:
             return None
@@ -102,12 +71,6 @@ def codecs(value: Any, path: Path) -> list[str]:
         seen.add(name.upper())
         out.append(name)
     return out
-
-
-def flag(value: Any, path: Path) -> bool:
-    if value is None:
-        raise required(*path)
-    return bool(value)
 
 
 def template_filename(value: Any, path: Path) -> str:

@@ -1,7 +1,7 @@
 """Rules of the hosted PBX: who may change what, and what makes a valid directory.
 
 Every function takes the caller and the raw (partial) input, checks access through
-:mod:`app.core.scope`, validates with :mod:`app.pbx.rules`, and writes in one
+:mod:`app.core.scope`, validates with :mod:`app.pbx.validation`, and writes in one
 transaction. Problems are raised as ``UserInputError`` with GraphQL field paths.
 
 Extension numbers are one numbering plan per domain shared by users, groups and
@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from app.core import validation as check
 from app.core.auth import Viewer
 from app.core.crypto import encrypt, hash_pin
 from app.core.errors import (
@@ -35,7 +36,8 @@ from app.core.ids import decode_id, parse_global_id
 from app.core.models import Company, Role
 from app.core.scope import get_visible, require_system_admin, require_write, visible
 from app.core.service import register_user_subject
-from app.pbx import rules, signals
+from app.pbx import signals
+from app.pbx import validation as valid
 from app.pbx.models import (
     ExtensionOwner,
     RingStrategy,
@@ -114,10 +116,10 @@ async def _renumber(domain_id: int, old: str, new: str, owner: ExtensionOwner) -
 
 # ---------------------------------------------------------------- domains
 
-_DOMAIN_FIELDS: dict[str, rules.Cleaner] = {
-    "name": rules.dns_name,
-    "display_name": rules.required_text(200),
-    "recording_enabled": rules.flag,
+_DOMAIN_FIELDS: dict[str, check.Cleaner] = {
+    "name": valid.dns_name,
+    "display_name": check.required_text(200),
+    "recording_enabled": check.flag,
 }
 
 
@@ -138,13 +140,13 @@ async def domain_create(viewer: Viewer, data: dict[str, Any]) -> SipDomain:
     except UserInputError as exc:
         errors.extend(exc.errors)
     try:
-        clean = rules.clean_input(data, _DOMAIN_FIELDS, create=("name", "display_name"))
+        clean = check.clean_input(data, _DOMAIN_FIELDS, create=("name", "display_name"))
     except UserInputError as exc:
         errors.extend(exc.errors)
         clean = {}
     if "name" in clean and await SipDomain.filter(name=clean["name"]).exists():
         errors.append(_domain_name_taken(clean["name"]))
-    rules.raise_all(errors)
+    check.raise_all(errors)
     assert company is not None
     try:
         return await SipDomain.create(company_id=company.id, **clean)
@@ -169,7 +171,7 @@ async def domain_update(viewer: Viewer, domain_id: str, data: dict[str, Any]) ->
         data.pop("name")
         errors += forbidden_input("Only system admins rename a domain", "input", "name").errors
     try:
-        clean = rules.clean_input(data, _DOMAIN_FIELDS)
+        clean = check.clean_input(data, _DOMAIN_FIELDS)
     except UserInputError as exc:
         errors.extend(exc.errors)
         clean = {}
@@ -179,7 +181,7 @@ async def domain_update(viewer: Viewer, domain_id: str, data: dict[str, Any]) ->
         and await SipDomain.filter(name=clean["name"]).exclude(id=domain.id).exists()
     ):
         errors.append(_domain_name_taken(clean["name"]))
-    rules.raise_all(errors)
+    check.raise_all(errors)
     domain.update_from_dict(clean)
     await domain.save()
     return domain
@@ -199,25 +201,25 @@ async def domain_delete(viewer: Viewer, domain_id: str) -> int:
 
 # ---------------------------------------------------------------- users
 
-_USER_FIELDS: dict[str, rules.Cleaner] = {
-    "username": rules.sip_name,
-    "password": rules.password,
-    "display_name": rules.required_text(200),
-    "extension_number": rules.extension_number,
-    "pin": rules.pin,
-    "email": rules.email,
-    "first_name": rules.optional_text(100),
-    "last_name": rules.optional_text(100),
-    "job_name": rules.optional_text(200),
-    "department_name": rules.optional_text(200),
-    "company_name": rules.optional_text(200),
-    "office_name": rules.optional_text(200),
-    "uk_caller_id": rules.phone_number,
-    "us_caller_id": rules.phone_number,
-    "mobile_number": rules.phone_number,
-    "mobile_follow": rules.flag,
-    "hotdesk_allowed": rules.flag,
-    "dashboard": rules.flag,
+_USER_FIELDS: dict[str, check.Cleaner] = {
+    "username": valid.sip_name,
+    "password": valid.password,
+    "display_name": check.required_text(200),
+    "extension_number": valid.extension_number,
+    "pin": valid.pin,
+    "email": valid.email,
+    "first_name": check.optional_text(100),
+    "last_name": check.optional_text(100),
+    "job_name": check.optional_text(200),
+    "department_name": check.optional_text(200),
+    "company_name": check.optional_text(200),
+    "office_name": check.optional_text(200),
+    "uk_caller_id": valid.phone_number,
+    "us_caller_id": valid.phone_number,
+    "mobile_number": valid.phone_number,
+    "mobile_follow": check.flag,
+    "hotdesk_allowed": check.flag,
+    "dashboard": check.flag,
 }
 _USER_REQUIRED = ("username", "password", "display_name", "extension_number")
 
@@ -264,12 +266,12 @@ async def _check_extension(
 async def user_create(viewer: Viewer, domain_id: str, data: dict[str, Any]) -> SipUser:
     require_write(SipUser, viewer)
     domain = await _visible_or_not_found(SipDomain, viewer, domain_id, "SipDomain", "domainId")
-    clean = rules.clean_input(data, _USER_FIELDS, create=_USER_REQUIRED)
+    clean = check.clean_input(data, _USER_FIELDS, create=_USER_REQUIRED)
     errors = await _check_unique(
         SipUser, domain.id, "username", clean["username"], ("input", "username"), "Username"
     )
     errors += await _check_extension(domain.id, clean)
-    rules.raise_all(errors)
+    check.raise_all(errors)
     async with in_transaction():
         await _claim_extension(domain.id, clean["extension_number"], ExtensionOwner.USER)
         try:
@@ -281,7 +283,7 @@ async def user_create(viewer: Viewer, domain_id: str, data: dict[str, Any]) -> S
 async def user_update(viewer: Viewer, user_id: str, data: dict[str, Any]) -> SipUser:
     require_write(SipUser, viewer)
     user = await _visible_or_not_found(SipUser, viewer, user_id, "SipUser", "id")
-    clean = rules.clean_input(data, _USER_FIELDS)
+    clean = check.clean_input(data, _USER_FIELDS)
     errors: list[UserError] = []
     if "username" in clean:
         errors += await _check_unique(
@@ -294,7 +296,7 @@ async def user_update(viewer: Viewer, user_id: str, data: dict[str, Any]) -> Sip
             exclude_id=user.id,
         )
     errors += await _check_extension(user.domain_id, clean, user.extension_number)
-    rules.raise_all(errors)
+    check.raise_all(errors)
     async with in_transaction():
         if "extension_number" in clean:
             await _renumber(
@@ -324,23 +326,23 @@ async def user_delete(viewer: Viewer, user_id: str) -> int:
 
 # ---------------------------------------------------------------- groups
 
-_GROUP_FIELDS: dict[str, rules.Cleaner] = {
-    "group_name": rules.sip_name,
-    "display_name": rules.required_text(200),
-    "extension_number": rules.extension_number,
-    "ring_retry": rules.flag,
-    "ring_exclusive": rules.flag,
-    "caller_name_format": rules.caller_name_format,
+_GROUP_FIELDS: dict[str, check.Cleaner] = {
+    "group_name": valid.sip_name,
+    "display_name": check.required_text(200),
+    "extension_number": valid.extension_number,
+    "ring_retry": check.flag,
+    "ring_exclusive": check.flag,
+    "caller_name_format": valid.caller_name_format,
 }
 
 
 @dataclass(frozen=True)
 class _Holder:
-    """Groups and queues: named holders of an extension, with the same rules."""
+    """Groups and queues: named holders of an extension, with the same valid."""
 
     model: type[SipGroup] | type[SipQueue]
     type_name: str
-    fields: dict[str, rules.Cleaner]
+    fields: dict[str, check.Cleaner]
     name_field: str
     name_path: tuple[str, str]
     label: str
@@ -355,7 +357,7 @@ async def _holder_create(
 ) -> Any:
     require_write(holder.model, viewer)
     domain = await _visible_or_not_found(SipDomain, viewer, domain_id, "SipDomain", "domainId")
-    clean = rules.clean_input(
+    clean = check.clean_input(
         data, holder.fields, create=(holder.name_field, "display_name", "extension_number")
     )
     errors = await _check_unique(
@@ -367,7 +369,7 @@ async def _holder_create(
         holder.label,
     )
     errors += await _check_extension(domain.id, clean)
-    rules.raise_all(errors)
+    check.raise_all(errors)
     async with in_transaction():
         await _claim_extension(domain.id, clean["extension_number"], holder.owner)
         try:
@@ -379,7 +381,7 @@ async def _holder_create(
 async def _holder_update(holder: _Holder, viewer: Viewer, row_id: str, data: dict[str, Any]) -> Any:
     require_write(holder.model, viewer)
     row = await _visible_or_not_found(holder.model, viewer, row_id, holder.type_name, "id")
-    clean = rules.clean_input(data, holder.fields)
+    clean = check.clean_input(data, holder.fields)
     errors: list[UserError] = []
     if holder.name_field in clean:
         errors += await _check_unique(
@@ -392,7 +394,7 @@ async def _holder_update(holder: _Holder, viewer: Viewer, row_id: str, data: dic
             exclude_id=row.id,
         )
     errors += await _check_extension(row.domain_id, clean, row.extension_number)
-    rules.raise_all(errors)
+    check.raise_all(errors)
     async with in_transaction():
         if "extension_number" in clean:
             await _renumber(
@@ -462,7 +464,7 @@ async def _users_of_group_domain(viewer: Viewer, group: SipGroup, user_ids: list
             ).errors
         elif pk not in pks:
             pks.append(pk)
-    rules.raise_all(errors)
+    check.raise_all(errors)
     return pks
 
 
@@ -501,11 +503,11 @@ async def group_members_remove(viewer: Viewer, group_id: str, user_ids: list[str
 
 # ---------------------------------------------------------------- queues
 
-_QUEUE_FIELDS: dict[str, rules.Cleaner] = {
-    "queue_name": rules.sip_name,
-    "display_name": rules.required_text(200),
-    "extension_number": rules.extension_number,
-    "caller_name_format": rules.caller_name_format,
+_QUEUE_FIELDS: dict[str, check.Cleaner] = {
+    "queue_name": valid.sip_name,
+    "display_name": check.required_text(200),
+    "extension_number": valid.extension_number,
+    "caller_name_format": valid.caller_name_format,
 }
 
 
@@ -538,18 +540,18 @@ async def queue_delete(viewer: Viewer, queue_id: str) -> int:
     return queue.id
 
 
-def _clean_group_ref(value: Any, path: rules.Path) -> int:
+def _clean_group_ref(value: Any, path: check.Path) -> int:
     if value is None:
         raise required(*path)
     return decode_id(value, "SipGroup", *path)
 
 
-_MEMBER_FIELDS: dict[str, rules.Cleaner] = {
+_MEMBER_FIELDS: dict[str, check.Cleaner] = {
     "group_id": _clean_group_ref,
-    "ring_strategy": rules.present,
-    "ring_attempts": rules.int_between(1, rules.RING_ATTEMPTS_MAX),
-    "ring_secs": rules.int_between(1, rules.RING_SECS_MAX),
-    "ring_order": rules.int_between(0, None),
+    "ring_strategy": check.present,
+    "ring_attempts": check.int_between(1, valid.RING_ATTEMPTS_MAX),
+    "ring_secs": check.int_between(1, valid.RING_SECS_MAX),
+    "ring_order": check.int_between(0, None),
 }
 
 
@@ -571,7 +573,7 @@ async def queue_member_create(viewer: Viewer, queue_id: str, data: dict[str, Any
     """Add a group to a queue; without ringOrder it rings after the current last member."""
     require_write(SipQueueMember, viewer)
     queue = await _visible_or_not_found(SipQueue, viewer, queue_id, "SipQueue", "queueId")
-    clean = rules.clean_input(data, _MEMBER_FIELDS, create=("group_id",))
+    clean = check.clean_input(data, _MEMBER_FIELDS, create=("group_id",))
     columns = await _member_columns(viewer, queue, clean)
     async with in_transaction():
         if "ring_order" not in columns:
@@ -587,7 +589,7 @@ async def queue_member_update(viewer: Viewer, member_id: str, data: dict[str, An
     require_write(SipQueueMember, viewer)
     member = await _visible_or_not_found(SipQueueMember, viewer, member_id, "SipQueueMember", "id")
     queue = await SipQueue.get(id=member.queue_id)
-    clean = rules.clean_input(data, _MEMBER_FIELDS)
+    clean = check.clean_input(data, _MEMBER_FIELDS)
     member.update_from_dict(await _member_columns(viewer, queue, clean))
     await member.save()
     return queue
@@ -621,9 +623,9 @@ async def queue_members_reorder(viewer: Viewer, queue_id: str, member_ids: list[
 
 # ---------------------------------------------------------------- trusted networks
 
-_NETWORK_FIELDS: dict[str, rules.Cleaner] = {
-    "network": rules.network,
-    "description": rules.optional_text(500),
+_NETWORK_FIELDS: dict[str, check.Cleaner] = {
+    "network": valid.network,
+    "description": check.optional_text(500),
 }
 
 
@@ -631,7 +633,7 @@ async def _check_network(
     domain_id: int, clean: dict[str, Any], exclude_id: int | None = None
 ) -> None:
     if "network" in clean:
-        rules.raise_all(
+        check.raise_all(
             await _check_unique(
                 TrustedNetwork,
                 domain_id,
@@ -649,7 +651,7 @@ async def trusted_network_create(
 ) -> TrustedNetwork:
     require_write(TrustedNetwork, viewer)
     domain = await _visible_or_not_found(SipDomain, viewer, domain_id, "SipDomain", "domainId")
-    clean = rules.clean_input(data, _NETWORK_FIELDS, create=("network",))
+    clean = check.clean_input(data, _NETWORK_FIELDS, create=("network",))
     await _check_network(domain.id, clean)
     try:
         return await TrustedNetwork.create(domain_id=domain.id, **clean)
@@ -662,7 +664,7 @@ async def trusted_network_update(
 ) -> TrustedNetwork:
     require_write(TrustedNetwork, viewer)
     row = await _visible_or_not_found(TrustedNetwork, viewer, network_id, "TrustedNetwork", "id")
-    clean = rules.clean_input(data, _NETWORK_FIELDS)
+    clean = check.clean_input(data, _NETWORK_FIELDS)
     await _check_network(row.domain_id, clean, exclude_id=row.id)
     row.update_from_dict(clean)
     try:

@@ -10,7 +10,7 @@ import strawberry
 
 from app.core import models as core_models
 from app.core.context import Info, loaders_of
-from app.core.errors import UserError
+from app.core.errors import payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
@@ -359,31 +359,16 @@ register_node("SipQueueMember", models.SipQueueMember, SipQueueMember.from_model
 register_node("TrustedNetwork", models.TrustedNetwork, TrustedNetwork.from_model)
 
 
-@strawberry.type
-class SipDomainPayload:
-    sip_domain: SipDomain | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+SipDomainPayload = payload_type("SipDomainPayload", "sip_domain", SipDomain)
 
 
-@strawberry.type
-class SipUserPayload:
-    sip_user: SipUser | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+SipUserPayload = payload_type("SipUserPayload", "sip_user", SipUser)
 
 
-@strawberry.type
-class SipGroupPayload:
-    sip_group: SipGroup | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+SipGroupPayload = payload_type("SipGroupPayload", "sip_group", SipGroup)
 
 
-@strawberry.type
-class SipQueuePayload:
-    sip_queue: SipQueue | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+SipQueuePayload = payload_type("SipQueuePayload", "sip_queue", SipQueue)
 
 
-@strawberry.type
-class TrustedNetworkPayload:
-    trusted_network: TrustedNetwork | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+TrustedNetworkPayload = payload_type("TrustedNetworkPayload", "trusted_network", TrustedNetwork)

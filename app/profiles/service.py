@@ -17,6 +17,7 @@ from app.core.errors import invalid, not_found, required
 from app.core.ids import decode_id
 from app.core.models import Role
 from app.core.scope import get_visible, require_write, visible
+from app.core.validation import Cleaner, Path, clean_input, optional_text, required_text
 from app.devices.models import SoftwareType
 from app.pbx.models import SipUser
 from app.profiles import signals
@@ -44,45 +45,35 @@ async def _owner(viewer: Viewer, value: Any) -> SipUser:
     return user
 
 
-def _name(value: Any) -> str:
-    if value is None or not str(value).strip():
-        raise required("input", "name")
-    name = str(value).strip()
-    if len(name) > MAX_NAME:
-        raise invalid(f"name must be at most {MAX_NAME} characters", "input", "name")
-    return name
-
-
-def _description(value: Any) -> str | None:
-    if value is None or not str(value).strip():
-        return None
-    text = str(value).strip()
-    if len(text) > MAX_DESCRIPTION:
-        raise invalid(
-            f"description must be at most {MAX_DESCRIPTION} characters", "input", "description"
-        )
-    return text
-
-
-def _models(value: Any) -> list[str]:
+def _models(value: Any, path: Path) -> list[str]:
+    """Model names, trimmed, each once, in the order sent."""
     if value is None:
         return []
-    out: list[str] = []
+    if len(value) > MAX_MODELS:  # before any per-item work
+        raise invalid(f"at most {MAX_MODELS} model names", *path)
+    out: dict[str, None] = {}
     for i, item in enumerate(value):
         name = str(item).strip()
         if not name or len(name) > 64:
-            raise invalid("model names are 1 to 64 characters", "input", "compatibleModels", str(i))
-        if name not in out:
-            out.append(name)
-    if len(out) > MAX_MODELS:
-        raise invalid(f"at most {MAX_MODELS} model names", "input", "compatibleModels")
-    return out
+            raise invalid("model names are 1 to 64 characters", *path, str(i))
+        out.setdefault(name)
+    return list(out)
 
 
-def _software_type(value: Any) -> SoftwareType | None:
+def _software_type(value: Any, path: Path) -> SoftwareType | None:
     if value is None:
         return None
     return SoftwareType(getattr(value, "value", value))
+
+
+_FIELDS: dict[str, Cleaner] = {
+    "name": required_text(MAX_NAME),
+    "description": optional_text(MAX_DESCRIPTION),
+    "cnf_xml": lambda value, path: check_cnf_xml(value),
+    "compatible_models": _models,
+    "software_type": _software_type,
+}
+_REQUIRED_ON_CREATE = ("name", "cnf_xml")
 
 
 async def profile_create(viewer: Viewer, data: dict[str, Any]) -> PhoneProfile:
@@ -93,16 +84,8 @@ async def profile_create(viewer: Viewer, data: dict[str, Any]) -> PhoneProfile:
         owner = await SipUser.get(id=viewer.sip_user_id)
     else:
         owner = await _owner(viewer, owner_value)
-    name = _name(data.get("name"))
-    cnf_xml = check_cnf_xml(data.get("cnf_xml"))
-    return await PhoneProfile.create(
-        owner=owner,
-        name=name,
-        description=_description(data.get("description")),
-        cnf_xml=cnf_xml,
-        compatible_models=_models(data.get("compatible_models")),
-        software_type=_software_type(data.get("software_type")),
-    )
+    clean = clean_input(data, _FIELDS, create=_REQUIRED_ON_CREATE)
+    return await PhoneProfile.create(owner=owner, **clean)
 
 
 async def get_profile(viewer: Viewer, profile_id: str, *field: str) -> PhoneProfile:
@@ -120,16 +103,7 @@ async def profile_update(viewer: Viewer, profile_id: str, data: dict[str, Any]) 
     profile = await get_profile(viewer, profile_id, "id")
     if "owner_id" in data:
         profile.owner = await _owner(viewer, data["owner_id"])
-    if "name" in data:
-        profile.name = _name(data["name"])
-    if "description" in data:
-        profile.description = _description(data["description"])
-    if "cnf_xml" in data:
-        profile.cnf_xml = check_cnf_xml(data["cnf_xml"])
-    if "compatible_models" in data:
-        profile.compatible_models = _models(data["compatible_models"])
-    if "software_type" in data:
-        profile.software_type = _software_type(data["software_type"])
+    profile.update_from_dict(clean_input(data, _FIELDS))
     await profile.save()
     return profile
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app.core.context import Info, loaders_of
-from app.core.errors import UserError
+from app.core.errors import payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
@@ -85,7 +85,4 @@ async def phone_active_profile(self: Phone, info: Info) -> PhoneProfile | None:
     return PhoneProfile.from_model(row) if row else None
 
 
-@strawberry.type
-class PhoneProfilePayload:
-    phone_profile: PhoneProfile | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+PhoneProfilePayload = payload_type("PhoneProfilePayload", "phone_profile", PhoneProfile)

@@ -1,22 +1,13 @@
-"""Field rules of the hosted PBX: each cleaner checks one input value and returns it
-normalised, or raises a ``UserInputError`` naming the field.
-
-Cleaners take ``(value, path)``; ``path`` is the GraphQL path of the field, e.g.
-``("input", "extensionNumber")``. :func:`clean_input` runs a set of them over a partial
-input and reports every bad field at once.
-"""
+"""Field rules of the hosted PBX: the cleaners of its values (see app.core.validation)."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from app.core.errors import UserError, UserInputError, UserInputErrors, invalid, required
-
-Path = tuple[str, ...]
-Cleaner = Callable[[Any, Path], Any]
+from app.core.errors import invalid, required
+from app.core.validation import Path, optional_text
 
 EXTENSION_MAX = 64
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -34,105 +25,6 @@ RING_ATTEMPTS_MAX = 100
 
 #: The only variables a callerNameFormat may use.
 CALLER_NAME_VARIABLES = frozenset({"displayName", "srcPhoneNumber", "dgrpName"})
-
-
-def camel(name: str) -> str:
-    """``extension_number`` → ``extensionNumber`` (GraphQL field names in error paths)."""
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-def clean_input(
-    data: Mapping[str, Any],
-    cleaners: Mapping[str, Cleaner],
-    *,
-    prefix: Path = ("input",),
-    create: Iterable[str] = (),
-) -> dict[str, Any]:
-    """Clean the fields of a partial input that were sent.
-
-    ``create`` names fields that must be present (creation): they are cleaned as if sent
-    as null when left out, so their cleaners report them REQUIRED. Every problem is
-    collected, then raised together.
-    """
-    wanted = dict(data)
-    for name in create:
-        wanted.setdefault(name, None)
-    out: dict[str, Any] = {}
-    errors: list[UserError] = []
-    for name, value in wanted.items():
-        cleaner = cleaners.get(name)
-        if cleaner is None:
-            continue
-        try:
-            out[name] = cleaner(value, (*prefix, camel(name)))
-        except UserInputError as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise UserInputErrors(errors)
-    return out
-
-
-def raise_all(errors: list[UserError]) -> None:
-    if errors:
-        raise UserInputErrors(errors)
-
-
-# ---------------------------------------------------------------- generic cleaners
-
-
-def required_text(max_length: int) -> Cleaner:
-    """Non-blank text, trimmed; null or blank is REQUIRED."""
-
-    def clean(value: Any, path: Path) -> str:
-        text = str(value).strip() if value is not None else ""
-        if not text:
-            raise required(*path)
-        if len(text) > max_length:
-            raise invalid(f"{path[-1]} must be at most {max_length} characters", *path)
-        return text
-
-    return clean
-
-
-def optional_text(max_length: int) -> Cleaner:
-    """Text, trimmed; null or blank clears it."""
-
-    def clean(value: Any, path: Path) -> str | None:
-        text = str(value).strip() if value is not None else ""
-        if not text:
-            return None
-        if len(text) > max_length:
-            raise invalid(f"{path[-1]} must be at most {max_length} characters", *path)
-        return text
-
-    return clean
-
-
-def flag(value: Any, path: Path) -> bool:
-    """A switch: it is on or off, never unknown."""
-    if value is None:
-        raise required(*path)
-    return bool(value)
-
-
-def int_between(low: int, high: int | None) -> Cleaner:
-    def clean(value: Any, path: Path) -> int:
-        if value is None:
-            raise required(*path)
-        if value < low or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise invalid(f"{path[-1]} must be {bounds}", *path)
-        return int(value)
-
-    return clean
-
-
-def present(value: Any, path: Path) -> Any:
-    """Any value but null."""
-    if value is None:
-        raise required(*path)
-    return value
 
 
 # ---------------------------------------------------------------- PBX values
