@@ -10,8 +10,10 @@ from app.core.schema import CoreMutation, CoreQuery
 from app.deploy.mutations import DeployMutation
 from app.deploy.schema import DeployQuery
 from app.deploy.subscriptions import DeploySubscription
-from app.devices.schema import DevicesMutation, DevicesQuery
-from app.pbx.schema import PbxMutation, PbxQuery
+from app.devices.mutations import DevicesMutation
+from app.devices.schema import DevicesQuery
+from app.pbx.mutations import PbxMutation
+from app.pbx.schema import PbxQuery
 from app.profiles.mutations import ProfilesMutation
 from app.profiles.queries import ProfilesQuery
 
