@@ -58,6 +58,7 @@ def user_phones(info: Info) -> DataLoader[int, list[models.Phone]]:
         pairs = await (
             visible(models.PhoneLine, viewer)
             .filter(sip_user_id__in=keys)
+            .order_by("sip_user_id", "phone_id")  # DISTINCT (USER scope) orders by selected columns
             .values_list("sip_user_id", "phone_id")
         )
         found = {p.id: p for p in await phones.filter(id__in=list({pid for _, pid in pairs}))}

@@ -105,6 +105,7 @@ def _memberships(
         pairs = await (
             visible(models.SipGroupMember, viewer)
             .filter(**{f"{key_field}__in": keys})
+            .order_by(key_field, other_field)  # DISTINCT (USER scope) orders by selected columns
             .values_list(key_field, other_field)
         )
         found = {
