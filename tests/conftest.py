@@ -98,15 +98,21 @@ async def _truncate_pg(url: str) -> None:
 
     conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
     try:
+        # Kept tables referencing company (custom templates) would be emptied by a
+        # TRUNCATE ... CASCADE of it: companies are deleted row by row instead.
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname='public' "
             "AND NOT (tablename = ANY($1::text[]))",
-            list(KEPT_TABLES),
+            [*KEPT_TABLES, "company"],
         )
         names = ", ".join(f'"{t["tablename"]}"' for t in tables)
         async with conn.transaction():
             await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
             await conn.execute("DELETE FROM phone_template WHERE is_custom")
+            await conn.execute("DELETE FROM company")
+            await conn.execute(
+                "SELECT setval(pg_get_serial_sequence('company', 'id'), 1, false)"
+            )
     finally:
         await conn.close()
 
