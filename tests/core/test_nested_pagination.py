@@ -13,7 +13,7 @@ from app.core.errors import BadRequestError
 from app.core.ids import parse_global_id
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate, paginate_nested
 from app.pbx.models import SipDomain, SipGroup, SipGroupMember, SipUser
-from tests.conftest import GraphQLClient, QueryCounter, create_company
+from tests.conftest import GraphQLClient, create_company
 
 # (username, display name, e-mail) of each domain's users, created in this order.
 PEOPLE = {
@@ -391,7 +391,13 @@ async def test_children_through_a_join_are_paged_per_parent(world: World) -> Non
 
 @dataclass
 class Reads:
+    """(statement, rows returned) of every statement; the server's deploy runner polls
+    its queue meanwhile (no rows: no job is queued), so counts look at one table."""
+
     statements: list[tuple[str, int]]
+
+    def of(self, table: str) -> list[tuple[str, int]]:
+        return [(sql, n) for sql, n in self.statements if f'"{table}"' in sql]
 
     @property
     def rows(self) -> int:
@@ -427,7 +433,7 @@ def rows_read(admin: GraphQLClient, monkeypatch: pytest.MonkeyPatch) -> Reads:
 
 
 async def test_rows_read_are_bounded_by_the_page_sizes_not_the_lists(
-    admin: GraphQLClient, rows_read: Reads, count_queries: QueryCounter
+    admin: GraphQLClient, rows_read: Reads
 ) -> None:
     company_id = await _company(admin)
     parents = []
@@ -449,15 +455,14 @@ async def test_rows_read_are_bounded_by_the_page_sizes_not_the_lists(
         )
     order = [OrderKey("username")]
     rows_read.clear()
-    statements_before = count_queries.count
     pages = await paginate_nested(
         SipUser.all(), "domain_id", parents, PageArgs(first=2), order, lambda u: u.username
     )
-    assert count_queries.count - statements_before == 1  # one statement for all parents
+    [(_, rows)] = rows_read.of("sip_user")  # one statement for all parents
     assert [(p.nodes, p.total_count, p.page_info.has_next_page) for p in pages] == [
         (["user000", "user001"], 200, True)
     ] * 3
-    assert rows_read.rows <= len(parents) * (2 + 1)
+    assert rows <= len(parents) * (2 + 1)
 
     # Pages from the middle, forwards and backwards. The cursor (user099 of the first
     # parent) sorts before the other parents' user099, whose ids are larger.
@@ -476,5 +481,5 @@ async def test_rows_read_are_bounded_by_the_page_sizes_not_the_lists(
         )
         assert [p.nodes for p in pages] == want
         assert [p.total_count for p in pages] == [200] * 3
-        assert len(rows_read.statements) == 1
-        assert rows_read.rows <= len(parents) * (2 + 1), rows_read.statements
+        [(_, rows)] = rows_read.of("sip_user")
+        assert rows <= len(parents) * (2 + 1), rows_read.statements
