@@ -92,8 +92,6 @@ def _encode(values: Sequence[Any]) -> str:
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return {"dt": value.isoformat()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
     return value
 
 
@@ -102,8 +100,8 @@ def _restore(value: Any) -> Any:
         if set(value) != {"dt"} or not isinstance(value["dt"], str):
             raise ValueError("bad cursor value")
         return datetime.fromisoformat(value["dt"])
-    if isinstance(value, list):  # composite keys of in-memory lists
-        return [_restore(v) for v in value]
+    if isinstance(value, list):
+        raise ValueError("bad cursor value")
     return value
 
 
@@ -344,41 +342,6 @@ async def paginate_nested(
             has_prev, has_next = args.after is not None, more
         out.append(_connection(nodes, cursors, has_next, has_prev, total))
     return out
-
-
-def paginate_list(
-    items: Sequence[Any],
-    args: PageArgs,
-    key: Callable[[Any], Sequence[Any]],
-    to_node: Callable[[Any], T],
-) -> Connection[T]:
-    """Page a list already loaded and sorted by ``key`` (nested connections)."""
-    size, backwards = _check(args)
-    keyed = [(list(key(i)), i) for i in items]
-    if args.after is not None and keyed:
-        after = _decode(args.after, len(keyed[0][0]), "after")
-        keyed = [(k, i) for k, i in keyed if _cmp(k, after, "after") > 0]
-    if args.before is not None and keyed:
-        before = _decode(args.before, len(keyed[0][0]), "before")
-        keyed = [(k, i) for k, i in keyed if _cmp(k, before, "before") < 0]
-    if backwards:
-        page = keyed[-size:] if size else []
-        has_prev, has_next = len(keyed) > size, args.before is not None
-    else:
-        page = keyed[:size]
-        has_prev, has_next = args.after is not None, len(keyed) > size
-    cursors = [_encode(k) for k, _ in page]
-    return _connection([to_node(i) for _, i in page], cursors, has_next, has_prev, len(items))
-
-
-def _cmp(a: Sequence[Any], b: Sequence[Any], arg: str) -> int:
-    try:
-        for x, y in zip(a, b, strict=False):
-            if x != y:
-                return -1 if (x is None or (y is not None and x < y)) else 1
-    except TypeError as exc:  # a cursor of another list
-        raise BadRequestError(f"'{arg}' is not a cursor of this list.") from exc
-    return 0
 
 
 def _connection(

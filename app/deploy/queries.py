@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from app.core.context import Info, viewer_of
 from app.core.errors import BadRequestError
-from app.core.pagination import Connection, OrderKey, PageArgs, paginate, paginate_list
+from app.core.pagination import Connection, OrderKey, PageArgs, paginate, paginate_nested
 from app.core.scalars import normalize_mac
 from app.core.scope import visible
 from app.deploy import models
@@ -20,20 +18,20 @@ async def phone_deploy_jobs(
 ) -> Connection[DeployJob]:
     """A phone's jobs, newest first (``Phone.deployJobs``).
 
-    One query loads the jobs of every phone of the page, so a list of phones costs the
-    same number of queries whatever its length.
+    One query loads the page of every phone of the page (per page arguments), so a list
+    of phones costs the same number of queries whatever its length, and reads only the
+    jobs it returns.
     """
     viewer = viewer_of(info)
+    args = PageArgs(first, after)
 
-    async def load(phone_ids: list[int]) -> list[list[models.DeployJob]]:
-        groups: dict[int, list[models.DeployJob]] = defaultdict(list)
-        rows = visible(models.DeployJob, viewer).filter(phone_id__in=phone_ids).order_by("-id")
-        for row in await rows:
-            groups[row.phone_id].append(row)  # type: ignore[attr-defined]
-        return [groups.get(i, []) for i in phone_ids]
+    async def load(phone_ids: list[int]) -> list[Connection[DeployJob]]:
+        qs = visible(models.DeployJob, viewer)
+        return await paginate_nested(
+            qs, "phone_id", phone_ids, args, NEWEST_FIRST, DeployJob.from_model
+        )
 
-    rows = await info.context.loaders.get("phone_deploy_jobs", load).load(phone_id)
-    return paginate_list(rows, PageArgs(first, after), lambda j: [-j.id], DeployJob.from_model)
+    return await info.context.loaders.get(("phone_deploy_jobs", args), load).load(phone_id)
 
 
 async def deploy_jobs(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from datetime import UTC, datetime
 
 from tortoise.expressions import Q
@@ -18,7 +17,7 @@ from app.core.pagination import (
     OrderKey,
     PageArgs,
     paginate,
-    paginate_list,
+    paginate_nested,
 )
 from app.core.scope import visible
 from app.devices import models
@@ -98,21 +97,25 @@ async def company_phones(
 ) -> Connection[Phone]:
     """A company's phones (``Company.phones``), by MAC.
 
-    One query loads the phones of every company of the page (per filter), so a list of
-    companies costs the same number of queries whatever its length.
+    One query loads the page of every company of the page (per filter and page
+    arguments), so a list of companies costs the same number of queries whatever its
+    length, and reads only the phones it returns.
     """
     viewer = viewer_of(info)
+    args = PageArgs(first, after)
 
-    async def load(company_ids: list[int]) -> list[list[models.Phone]]:
-        groups: dict[int, list[models.Phone]] = defaultdict(list)
-        qs = filter_phones(visible(models.Phone, viewer).filter(company_id__in=company_ids), filter)
-        for row in await qs.order_by("mac"):
-            groups[row.company_id].append(row)  # type: ignore[attr-defined]
-        return [groups.get(i, []) for i in company_ids]
+    async def load(company_ids: list[int]) -> list[Connection[Phone]]:
+        qs = filter_phones(visible(models.Phone, viewer), filter)
+        return await paginate_nested(
+            qs, "company_id", company_ids, args, [OrderKey("mac")], Phone.from_model
+        )
 
-    key = ("company_phones", tuple(sorted((k, str(v)) for k, v in provided(filter).items())))
-    rows = await info.context.loaders.get(key, load).load(company_id)
-    return paginate_list(rows, PageArgs(first, after), lambda p: [p.mac], Phone.from_model)
+    key = (
+        "company_phones",
+        tuple(sorted((k, str(v)) for k, v in provided(filter).items())),
+        args,
+    )
+    return await info.context.loaders.get(key, load).load(company_id)
 
 
 async def phone(info: Info, mac: str) -> Phone | None:

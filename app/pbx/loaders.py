@@ -1,5 +1,6 @@
 """DataLoaders of the hosted PBX: each nested list is loaded for all parents of a level
-in one or two queries, always through the caller's scope."""
+in one or two queries, always through the caller's scope. Nested connections load one
+page per parent (a loader per page arguments and filter), paged in the database."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from app.core.context import Info, loaders_of, viewer_of
+from app.core.pagination import Connection, OrderKey, PageArgs, paginate_nested
 from app.core.scope import visible
 from app.devices.models import Phone, PhoneLine
 from app.pbx import models
@@ -18,6 +21,7 @@ from app.pbx.filters import UserQuery
 from app.profiles.models import PhoneProfile
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 
 def _grouped(keys: list[int], rows: Iterable[M], parent: Callable[[M], int]) -> list[list[M]]:
@@ -28,58 +32,90 @@ def _grouped(keys: list[int], rows: Iterable[M], parent: Callable[[M], int]) -> 
 
 
 def _loader(
-    info: Info, key: Hashable, load: Callable[[list[int]], Awaitable[list[list[Any]]]]
-) -> DataLoader[int, list[Any]]:
+    info: Info, key: Hashable, load: Callable[[list[int]], Awaitable[list[Any]]]
+) -> DataLoader[int, Any]:
     return loaders_of(info).get(("pbx", key), load)
 
 
-def company_domains(info: Info) -> DataLoader[int, list[models.SipDomain]]:
-    """Visible domains of each company, by name."""
+def _pages(
+    info: Info,
+    key: Hashable,
+    children: QuerySet[M],
+    parent: str,
+    args: PageArgs,
+    order: list[OrderKey],
+    to_node: Callable[[M], T],
+) -> DataLoader[int, Connection[T]]:
+    """A page of ``children`` for each parent: one statement for all parents."""
+
+    async def load(keys: list[int]) -> list[Connection[T]]:
+        return await paginate_nested(children, parent, keys, args, order, to_node)
+
+    return _loader(info, (key, args), load)
+
+
+def company_domains(
+    info: Info, args: PageArgs, to_node: Callable[[models.SipDomain], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each company's visible domains, by name."""
     viewer = viewer_of(info)
+    return _pages(
+        info,
+        "company_domains",
+        visible(models.SipDomain, viewer),
+        "company_id",
+        args,
+        [OrderKey("name")],
+        to_node,
+    )
 
-    async def load(keys: list[int]) -> list[list[models.SipDomain]]:
-        rows = await visible(models.SipDomain, viewer).filter(company_id__in=keys)
-        rows.sort(key=lambda r: (r.name, r.id))
-        return _grouped(keys, rows, lambda r: r.company_id)  # type: ignore[attr-defined]
 
-    return _loader(info, "company_domains", load)
-
-
-def domain_users(info: Info, query: UserQuery) -> DataLoader[int, list[models.SipUser]]:
-    """Visible users of each domain matching ``query``, in its order."""
+def domain_users(
+    info: Info, query: UserQuery, args: PageArgs, to_node: Callable[[models.SipUser], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each domain's visible users matching ``query``, in its order."""
     viewer = viewer_of(info)
+    return _pages(
+        info,
+        ("domain_users", query),
+        query.apply(visible(models.SipUser, viewer)),
+        "domain_id",
+        args,
+        query.order_keys(),
+        to_node,
+    )
 
-    async def load(keys: list[int]) -> list[list[models.SipUser]]:
-        qs = query.apply(visible(models.SipUser, viewer).filter(domain_id__in=keys))
-        rows = list(await qs)
-        rows.sort(key=query.sort_key)
-        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
 
-    return _loader(info, ("domain_users", query), load)
-
-
-def domain_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:
-    """Visible groups of each domain, by group name."""
+def domain_groups(
+    info: Info, args: PageArgs, to_node: Callable[[models.SipGroup], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each domain's visible groups, by group name."""
     viewer = viewer_of(info)
+    return _pages(
+        info,
+        "domain_groups",
+        visible(models.SipGroup, viewer),
+        "domain_id",
+        args,
+        [OrderKey("group_name")],
+        to_node,
+    )
 
-    async def load(keys: list[int]) -> list[list[models.SipGroup]]:
-        rows = await visible(models.SipGroup, viewer).filter(domain_id__in=keys)
-        rows.sort(key=lambda r: (r.group_name, r.id))
-        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
 
-    return _loader(info, "domain_groups", load)
-
-
-def domain_queues(info: Info) -> DataLoader[int, list[models.SipQueue]]:
-    """Visible queues of each domain, by queue name."""
+def domain_queues(
+    info: Info, args: PageArgs, to_node: Callable[[models.SipQueue], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each domain's visible queues, by queue name."""
     viewer = viewer_of(info)
-
-    async def load(keys: list[int]) -> list[list[models.SipQueue]]:
-        rows = await visible(models.SipQueue, viewer).filter(domain_id__in=keys)
-        rows.sort(key=lambda r: (r.queue_name, r.id))
-        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
-
-    return _loader(info, "domain_queues", load)
+    return _pages(
+        info,
+        "domain_queues",
+        visible(models.SipQueue, viewer),
+        "domain_id",
+        args,
+        [OrderKey("queue_name")],
+        to_node,
+    )
 
 
 def domain_trusted_networks(info: Info) -> DataLoader[int, list[models.TrustedNetwork]]:
@@ -120,9 +156,21 @@ def _memberships(
     return _loader(info, name, load)
 
 
-def group_members(info: Info) -> DataLoader[int, list[models.SipUser]]:
-    """Visible member users of each group, by username."""
-    return _memberships(info, "group_members", "group_id", "user_id", models.SipUser, "username")
+def group_members(
+    info: Info, args: PageArgs, to_node: Callable[[models.SipUser], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each group's visible member users, by username: users joined to their
+    memberships, partitioned by the membership's group."""
+    viewer = viewer_of(info)
+    return _pages(
+        info,
+        "group_members",
+        visible(models.SipUser, viewer),
+        "group_memberships__group_id",
+        args,
+        [OrderKey("username")],
+        to_node,
+    )
 
 
 def user_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -13,7 +12,7 @@ from app.core.context import Info, loaders_of
 from app.core.errors import UserError
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
-from app.core.pagination import Connection, PageArgs, paginate_list
+from app.core.pagination import Connection, PageArgs
 from app.core.types import Company
 from app.pbx import loaders, models
 from app.pbx.enums import RingStrategy
@@ -32,11 +31,6 @@ def _gid(type_name: str, pk: int) -> strawberry.ID:
 async def _domain(info: Info, domain_id: int) -> SipDomain:
     row = await loaders_of(info).one(models.SipDomain, domain_id)
     return SipDomain.from_model(row)
-
-
-def _by_name(attr: str) -> Callable[[Any], list[Any]]:
-    """Cursor key of nested lists sorted by a name column (then id)."""
-    return lambda row: [getattr(row, attr), row.id]
 
 
 @strawberry.type(description="A SIP domain: one hosted PBX of a company.")
@@ -78,10 +72,8 @@ class SipDomain(Node):
         order_by: SipUserOrder | None = None,
     ) -> Connection[SipUser]:
         query = UserQuery.parse(filter, order_by)
-        rows = await loaders.domain_users(info, query).load(self.row.id)
-        return paginate_list(
-            rows, PageArgs(first, after, last, before), query.sort_key, SipUser.from_model
-        )
+        args = PageArgs(first, after, last, before)
+        return await loaders.domain_users(info, query, args, SipUser.from_model).load(self.row.id)
 
     @strawberry.field(description="The domain's groups, by group name.")
     async def groups(
@@ -92,10 +84,8 @@ class SipDomain(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[SipGroup]:
-        rows = await loaders.domain_groups(info).load(self.row.id)
-        return paginate_list(
-            rows, PageArgs(first, after, last, before), _by_name("group_name"), SipGroup.from_model
-        )
+        args = PageArgs(first, after, last, before)
+        return await loaders.domain_groups(info, args, SipGroup.from_model).load(self.row.id)
 
     @strawberry.field(description="The domain's queues, by queue name.")
     async def queues(
@@ -106,10 +96,8 @@ class SipDomain(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[SipQueue]:
-        rows = await loaders.domain_queues(info).load(self.row.id)
-        return paginate_list(
-            rows, PageArgs(first, after, last, before), _by_name("queue_name"), SipQueue.from_model
-        )
+        args = PageArgs(first, after, last, before)
+        return await loaders.domain_queues(info, args, SipQueue.from_model).load(self.row.id)
 
     @strawberry.field(description="Networks whose SIP traffic the domain trusts.")
     async def trusted_networks(self, info: Info) -> list[TrustedNetwork]:
@@ -250,10 +238,8 @@ class SipGroup(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[SipUser]:
-        rows = await loaders.group_members(info).load(self.row.id)
-        return paginate_list(
-            rows, PageArgs(first, after, last, before), _by_name("username"), SipUser.from_model
-        )
+        args = PageArgs(first, after, last, before)
+        return await loaders.group_members(info, args, SipUser.from_model).load(self.row.id)
 
 
 @strawberry.type(description="A call queue: rings its member groups in ring order.")

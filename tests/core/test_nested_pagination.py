@@ -483,3 +483,183 @@ async def test_rows_read_are_bounded_by_the_page_sizes_not_the_lists(
         assert [p.total_count for p in pages] == [200] * 3
         [(_, rows)] = rows_read.of("sip_user")
         assert rows <= len(parents) * (2 + 1), rows_read.statements
+
+
+# Every nested connection of the schema, 3 parents with 200 children each.
+NESTED_QUERIES = {
+    "Company.phones": (
+        "{ companies { nodes { phones(first: 2) { totalCount nodes { mac } } } } }",
+        1,
+    ),
+    "Company.sipDomains": (
+        "{ companies { nodes { sipDomains(first: 2) { totalCount nodes { name } } } } }",
+        1,
+    ),
+    "SipDomain.users/groups/queues": (
+        """{ sipDomains(first: 3) { nodes {
+          users(first: 2) { totalCount nodes { username } }
+          groups(first: 2) { totalCount nodes { groupName } }
+          queues(first: 2) { totalCount nodes { queueName } } } } }""",
+        3,
+    ),
+    "SipGroup.members": (
+        """{ sipDomains(first: 1) { nodes { groups(first: 3) { nodes {
+          members(first: 2) { totalCount nodes { username } } } } } } }""",
+        1,
+    ),
+    "Phone.deployJobs": (
+        "{ phones(first: 3) { nodes { deployJobs(first: 2) { totalCount nodes { id } } } } }",
+        1,
+    ),
+}
+
+
+async def test_nested_connections_of_the_schema_read_their_pages_only(
+    admin: GraphQLClient, rows_read: Reads
+) -> None:
+    from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus
+    from app.devices.models import Phone
+    from app.pbx.models import SipQueue
+
+    many = 200
+    companies = [await _company(admin, f"Company {c}") for c in range(3)]
+    for c, company_id in enumerate(companies):
+        await SipDomain.bulk_create(
+            [
+                SipDomain(company_id=company_id, name=f"c{c}-d{i:03}.example", display_name="d")
+                for i in range(many)
+            ]
+        )
+        await Phone.bulk_create(
+            [Phone(company_id=company_id, mac=f"AABBCC{c:02X}{i:04X}") for i in range(many)]
+        )
+    domains = list(await SipDomain.filter(company_id=companies[0]).order_by("name").limit(3))
+    for domain in domains:
+        await SipUser.bulk_create(
+            [
+                SipUser(
+                    domain=domain, username=f"u{i:03}", display_name="u", extension_number=f"{i}"
+                )
+                for i in range(many)
+            ]
+        )
+        await SipGroup.bulk_create(
+            [
+                SipGroup(
+                    domain=domain, group_name=f"g{i:03}", display_name="g", extension_number=f"2{i}"
+                )
+                for i in range(many)
+            ]
+        )
+        await SipQueue.bulk_create(
+            [
+                SipQueue(
+                    domain=domain, queue_name=f"q{i:03}", display_name="q", extension_number=f"3{i}"
+                )
+                for i in range(many)
+            ]
+        )
+    groups = list(await SipGroup.filter(domain=domains[0]).order_by("group_name").limit(3))
+    users = list(await SipUser.filter(domain=domains[0]))
+    await SipGroupMember.bulk_create(
+        [SipGroupMember(group=group, user=user) for group in groups for user in users]
+    )
+    phones = list(await Phone.all().order_by("mac").limit(3))
+    await DeployJob.bulk_create(
+        [
+            DeployJob(
+                kind=DeployJobKind.REBOOT,
+                status=DeployJobStatus.SUCCEEDED,  # not queued: the runner leaves them
+                phone=phone,
+                company_id=phone.company_id,  # type: ignore[attr-defined]
+            )
+            for phone in phones
+            for _ in range(many)
+        ]
+    )
+    await admin.data("{ viewer { role } }")  # token bookkeeping happens on first use
+
+    for name, (query, connections) in NESTED_QUERIES.items():
+        rows_read.clear()
+        data = await admin.data(query)
+        counts = [c["totalCount"] for c in _connections_in(data) if c["totalCount"] == many]
+        assert len(counts) == 3 * connections, name  # every nested list counted in full
+        # Its page of each parent (2 rows), the 3 parents, the token: not 200 a parent.
+        assert rows_read.rows <= connections * 3 * (2 + 1) + 10, (name, rows_read.statements)
+
+
+def _connections_in(data: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(data, dict):
+        if "totalCount" in data:
+            yield data
+        for value in data.values():
+            yield from _connections_in(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _connections_in(value)
+
+
+async def test_nested_and_top_level_lists_share_cursors(admin: GraphQLClient, world: World) -> None:
+    from app.core.ids import to_global_id
+
+    query = """query($id: ID!, $order: SipUserOrder, $after: String) {
+      sipDomain(id: $id) { users(first: 3, after: $after, orderBy: $order) { edges { cursor } } }
+      sipUsers(domainId: $id, first: 3, after: $after, orderBy: $order) { edges { cursor } } }"""
+    acme = to_global_id("SipDomain", world.domains["acme"])
+    cursors = {}
+    for field in ("USERNAME", "DISPLAY_NAME", "CREATED_AT"):
+        order = {"field": field, "direction": "DESC"}
+        data = await admin.data(query, {"id": acme, "order": order})
+        nested_edges = data["sipDomain"]["users"]["edges"]
+        assert nested_edges == data["sipUsers"]["edges"]
+        after = cursors[field] = nested_edges[-1]["cursor"]
+        data = await admin.data(query, {"id": acme, "order": order, "after": after})
+        assert data["sipDomain"]["users"]["edges"] == data["sipUsers"]["edges"]
+    # A cursor of another order, nested or top-level (asked one at a time: the first
+    # error nulls the whole answer).
+    variables = {
+        "id": acme,
+        "order": {"field": "USERNAME", "direction": "ASC"},
+        "after": cursors["DISPLAY_NAME"],
+    }
+    for one in (
+        """query($id: ID!, $order: SipUserOrder, $after: String) { sipDomain(id: $id) {
+          users(first: 3, after: $after, orderBy: $order) { edges { cursor } } } }""",
+        """query($id: ID!, $order: SipUserOrder, $after: String) {
+          sipUsers(domainId: $id, first: 3, after: $after, orderBy: $order) { edges { cursor } } }""",
+    ):
+        body = await admin.execute(one, variables)
+        assert [e["message"] for e in body["errors"]] == [
+            "'after' is a cursor of a list in another order."
+        ]
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_one_nested_field_with_different_arguments_pages_each_way(
+    admin: GraphQLClient, world: World
+) -> None:
+    data = await admin.data(
+        """{ sipDomains { nodes { name
+          one: users(first: 1) { totalCount nodes { username } }
+          two: users(last: 2, orderBy: {field: DISPLAY_NAME, direction: DESC}) {
+            totalCount nodes { username } }
+          few: users(filter: {search: "a"}) { totalCount nodes { username } } } } }"""
+    )
+    got = {d["name"]: (d["one"], d["two"], d["few"]) for d in data["sipDomains"]["nodes"]}
+
+    def conn(names: list[str], total: int) -> dict[str, Any]:
+        return {"totalCount": total, "nodes": [{"username": n} for n in names]}
+
+    assert got == {
+        "acme.example": (
+            conn(["amy"], 7),
+            conn(["dan", "cal"], 7),  # Zed Cy Bob Bob Bob Al Al, ties newest first
+            conn(["amy", "cal", "dan", "fay"], 4),
+        ),
+        "beta.example": (
+            conn(["ann"], 4),
+            conn(["cat", "dot"], 4),  # Dee Cy Bob Al
+            conn(["ann", "bea", "cat", "dot"], 4),  # dot by its display name
+        ),
+        "void.example": (conn([], 0), conn([], 0), conn([], 0)),
+    }
