@@ -7,6 +7,7 @@ one way around it, :meth:`Loaders.unscoped_one`, takes the reason as an argument
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
@@ -22,6 +23,19 @@ from app.core.scope import visible
 M = TypeVar("M", bound=Model)
 
 BatchLoad = Callable[[QuerySet[Any], list[Any]], Awaitable[Sequence[Any]]]
+
+
+class _SharedLoader(DataLoader[Any, Any]):
+    """A DataLoader whose futures survive the cancellation of one of their waiters.
+
+    One future serves every field that asked for the same key. When a field fails,
+    graphql-core cancels its siblings; a sibling cancelled while awaiting the shared
+    future would cancel that future too, and every other field waiting on it would get
+    ``CancelledError`` — not an error of the query but the end of the request (a 500).
+    """
+
+    def load(self, key: Any) -> asyncio.Future[Any]:
+        return asyncio.shield(super().load(key))
 
 
 class Loaders:
@@ -42,7 +56,7 @@ class Loaders:
     ) -> DataLoader[Any, Any]:
         loader = self._loaders.get(key)
         if loader is None:
-            loader = DataLoader(load_fn=load)
+            loader = _SharedLoader(load_fn=load)
             self._loaders[key] = loader
         return loader
 

@@ -1,8 +1,9 @@
-"""The one cursor-pagination helper for every connection.
+"""The one cursor-pagination module for every connection.
 
-Cursors are opaque (base64 JSON of the sort key). Querysets are paged by keyset, so page
-1,000 costs what page 1 costs; preloaded lists (nested connections filled by a
-DataLoader in one query for all parents) are paged in memory with the same cursors.
+Cursors are opaque (base64 JSON of the sort key, tagged with the order). Querysets are
+paged by keyset, so page 1,000 costs what page 1 costs. Nested connections (the
+children of every parent a DataLoader batches) are paged in the database too, in one
+statement for all parents: :func:`paginate_nested`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +19,10 @@ from enum import Enum
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from tortoise.expressions import Q
+from pypika_tortoise import Order, Table
+from pypika_tortoise.analytics import Count, RowNumber, Sum
+from pypika_tortoise.terms import Star, ValueWrapper
+from tortoise.expressions import Case, F, Q, RawSQL, Subquery, When
 from tortoise.functions import Coalesce
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
@@ -87,8 +92,6 @@ def _encode(values: Sequence[Any]) -> str:
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return {"dt": value.isoformat()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
     return value
 
 
@@ -97,8 +100,8 @@ def _restore(value: Any) -> Any:
         if set(value) != {"dt"} or not isinstance(value["dt"], str):
             raise ValueError("bad cursor value")
         return datetime.fromisoformat(value["dt"])
-    if isinstance(value, list):  # composite keys of in-memory lists
-        return [_restore(v) for v in value]
+    if isinstance(value, list):
+        raise ValueError("bad cursor value")
     return value
 
 
@@ -163,14 +166,9 @@ def _row_key(row: Any, keys: Sequence[OrderKey], names: Sequence[str]) -> list[A
     return [getattr(row, n) for n in names]
 
 
-async def paginate(
-    qs: QuerySet[M],
-    args: PageArgs,
-    order: Sequence[OrderKey],
-    to_node: Callable[[M], T],
-) -> Connection[T]:
-    """Page a queryset by keyset. ``id`` is appended as the final tie-breaker."""
-    size, backwards = _check(args)
+def _sort_keys(order: Sequence[OrderKey]) -> tuple[list[OrderKey], list[str], dict[str, Any]]:
+    """The keys of ``order`` with ``id`` appended as the final tie-breaker, the name each
+    is read by (a field, or ``_k<i>`` for a ``null_as`` key), and those annotations."""
     keys = [*order]
     if not keys or keys[-1].field != "id":
         keys.append(OrderKey("id", keys[-1].descending if keys else False))
@@ -183,6 +181,18 @@ async def paginate(
             names.append(name)
         else:
             names.append(key.field)
+    return keys, names, annotations
+
+
+async def paginate(
+    qs: QuerySet[M],
+    args: PageArgs,
+    order: Sequence[OrderKey],
+    to_node: Callable[[M], T],
+) -> Connection[T]:
+    """Page a queryset by keyset. ``id`` is appended as the final tie-breaker."""
+    size, backwards = _check(args)
+    keys, names, annotations = _sort_keys(order)
     total = await qs.count()
     page_qs = qs.annotate(**annotations) if annotations else qs
     if args.after is not None:
@@ -211,39 +221,137 @@ async def paginate(
     return _connection([to_node(r) for r in rows], cursors, has_next, has_prev, total)
 
 
-def paginate_list(
-    items: Sequence[Any],
+# Integer constants written into the SQL itself: a bound parameter in a CASE has no type
+# PostgreSQL can sum.
+_ONE = ValueWrapper(1, allow_parametrize=False)
+_ZERO = ValueWrapper(0, allow_parametrize=False)
+
+
+def _parent_column(model: type[Model], parent: str) -> Any:
+    """The parent column as the inner query selects it: a column of the child's own table
+    is named with its table (the scope's joins may bring a column of the same name, e.g.
+    a phone's lines' ``phone_id``); a path through a relation is Tortoise's to resolve."""
+    if "__" in parent:
+        return F(parent)
+    column = model._meta.fields_db_projection.get(parent, parent)
+    return RawSQL(f'"{model._meta.db_table}"."{column}"')
+
+
+async def paginate_nested(
+    qs: QuerySet[M],
+    parent: str,
+    parent_ids: Sequence[int],
     args: PageArgs,
-    key: Callable[[Any], Sequence[Any]],
-    to_node: Callable[[Any], T],
-) -> Connection[T]:
-    """Page a list already loaded and sorted by ``key`` (nested connections)."""
+    order: Sequence[OrderKey],
+    to_node: Callable[[M], T],
+) -> list[Connection[T]]:
+    """One page of children for each of ``parent_ids`` (in that order), in one statement.
+
+    ``qs`` holds the children the caller may see (filtered and scoped, not ordered or
+    sliced; ``distinct()`` if its filters repeat rows). ``parent`` is the field naming a
+    child's parent: a column (``"domain_id"``) or a path through a relation
+    (``"group_memberships__group_id"``: a child appears once under each of its parents).
+    Every parent gets the same ``args``; ``order`` and the cursors are those of
+    :func:`paginate`, so a cursor of another order is refused.
+
+    The statement numbers the rows of each parent in the database and returns only the
+    page of each (a parent whose page is empty sends one row, for its total)::
+
+        SELECT * FROM (
+          SELECT r.*, ROW_NUMBER() OVER (PARTITION BY _parent ORDER BY <keys>) AS _pos,
+                 COUNT(*) OVER (PARTITION BY _parent) AS _total,
+                 SUM(_upto) OVER (PARTITION BY _parent) AS _lo,   -- rows up to 'after'
+                 SUM(_below) OVER (PARTITION BY _parent) AS _hi   -- rows before 'before'
+          FROM (SELECT [DISTINCT] <child>.*, <parent> AS _parent, <keys>,
+                       CASE WHEN <keyset after 'after'> THEN 0 ELSE 1 END AS _upto,
+                       CASE WHEN <keyset before 'before'> THEN 1 ELSE 0 END AS _below
+                FROM <qs> WHERE <parent> IN (...)) AS r
+        ) AS w
+        WHERE _lo < _pos AND _pos <= _hi AND _pos <= _lo + <size>   -- (> _hi - <size> backwards)
+           OR _pos = 1 AND _hi <= _lo
+
+    The cursor conditions count rows rather than filter them, so each total covers the
+    whole list; the innermost query is ``qs`` itself (Tortoise builds it, joins,
+    ``DISTINCT`` and all), and every value is a bound parameter.
+    """
     size, backwards = _check(args)
-    keyed = [(list(key(i)), i) for i in items]
-    if args.after is not None and keyed:
-        after = _decode(args.after, len(keyed[0][0]), "after")
-        keyed = [(k, i) for k, i in keyed if _cmp(k, after, "after") > 0]
-    if args.before is not None and keyed:
-        before = _decode(args.before, len(keyed[0][0]), "before")
-        keyed = [(k, i) for k, i in keyed if _cmp(k, before, "before") < 0]
-    if backwards:
-        page = keyed[-size:] if size else []
-        has_prev, has_next = len(keyed) > size, args.before is not None
+    keys, names, annotations = _sort_keys(order)
+    after = _decode_tagged(args.after, keys, "after") if args.after is not None else None
+    before = _decode_tagged(args.before, keys, "before") if args.before is not None else None
+    if not parent_ids:
+        return []
+    model = qs.model
+    children = (
+        qs.filter(**{f"{parent}__in": list(dict.fromkeys(parent_ids))})
+        .order_by()
+        .annotate(_parent=_parent_column(model, parent), **annotations)
+    )
+    if after is not None:
+        upto = Case(When(_keyset(keys, names, after, True), then=_ZERO), default=_ONE)
+        children = children.annotate(_upto=upto)
+    if before is not None:
+        below = Case(When(_keyset(keys, names, before, False), then=_ONE), default=_ZERO)
+        children = children.annotate(_below=below)
+
+    inner = Table("_r")
+    rows = Subquery(children).as_("_r")
+    db = children._choose_db()
+    position = RowNumber().over(inner._parent)
+    for key, name in zip(keys, names, strict=True):
+        column = name if name in annotations else model._meta.fields_db_projection[name]
+        direction = Order.desc if key.descending else Order.asc
+        position = position.orderby(inner[column], order=direction)
+    selects = [
+        Star(inner),
+        position.as_("_pos"),
+        Count(Star()).over(inner._parent).as_("_total"),
+    ]
+    if after is not None:
+        selects.append(Sum(inner._upto).over(inner._parent).as_("_lo"))
+    if before is not None:
+        selects.append(Sum(inner._below).over(inner._parent).as_("_hi"))
+    ranked = db.query_class.from_(rows).select(*selects)
+
+    outer = Table("_w")
+    pos = outer._pos
+    lo = outer._lo if after is not None else 0
+    hi = outer._hi if before is not None else outer._total
+    if size:
+        window = (pos > hi - size) if backwards else (pos <= lo + size)
+        where = ((pos > lo) & (pos <= hi) & window) | ((pos == 1) & (hi <= lo))
     else:
-        page = keyed[:size]
-        has_prev, has_next = args.after is not None, len(keyed) > size
-    cursors = [_encode(k) for k, _ in page]
-    return _connection([to_node(i) for _, i in page], cursors, has_next, has_prev, len(items))
+        where = pos == 1
+    page = db.query_class.from_(ranked.as_("_w")).select(Star(outer)).where(where)
+    found = await db.execute_query_dict(*page.get_parameterized_sql())
 
+    tag = _order_tag(keys)
+    bounds: dict[Any, tuple[int, int, int]] = {}
+    pages: dict[Any, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for row in found:
+        total = row["_total"]
+        row_lo = row["_lo"] if after is not None else 0
+        row_hi = row["_hi"] if before is not None else total
+        bounds[row["_parent"]] = (total, row_lo, row_hi)
+        if size and row_lo < row["_pos"] <= row_hi:  # not the row sent for a total only
+            pages[row["_parent"]].append((row["_pos"], row))
 
-def _cmp(a: Sequence[Any], b: Sequence[Any], arg: str) -> int:
-    try:
-        for x, y in zip(a, b, strict=False):
-            if x != y:
-                return -1 if (x is None or (y is not None and x < y)) else 1
-    except TypeError as exc:  # a cursor of another list
-        raise BadRequestError(f"'{arg}' is not a cursor of this list.") from exc
-    return 0
+    out: list[Connection[T]] = []
+    for parent_id in parent_ids:
+        total, row_lo, row_hi = bounds.get(parent_id, (0, 0, 0))
+        nodes: list[T] = []
+        cursors: list[str] = []
+        for _, row in sorted(pages.get(parent_id, []), key=lambda p: p[0]):
+            child = model._init_from_db(**row)
+            values = [row[n] if n in annotations else getattr(child, n) for n in names]
+            nodes.append(to_node(child))
+            cursors.append(_encode([tag, *values]))
+        more = row_hi - row_lo > size
+        if backwards:
+            has_prev, has_next = more, args.before is not None
+        else:
+            has_prev, has_next = args.after is not None, more
+        out.append(_connection(nodes, cursors, has_next, has_prev, total))
+    return out
 
 
 def _connection(

@@ -218,7 +218,7 @@ async def reprovision(viewer: Viewer, mac: str) -> DeployJob:
 
 def filter_phones(viewer: Viewer, flt: Any) -> QuerySet[Phone]:
     """Visible phones matching a ``PhoneFilter``: the same selection as ``phones(filter)``."""
-    from app.devices.queries import filter_phones as matching
+    from app.devices.filters import filter_phones as matching
 
     return matching(visible(Phone, viewer), flt)
 

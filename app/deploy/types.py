@@ -15,7 +15,7 @@ from app.core.node import Node, register_node
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.scalars import MacAddress, format_mac
 from app.core.scope import visible
-from app.deploy import models
+from app.deploy import loaders, models
 from app.deploy.enums import FINAL_STEPS, DeployJobKind, DeployJobStatus, DeployStep
 from app.devices.models import Phone as PhoneRow
 from app.devices.types import Phone
@@ -178,6 +178,5 @@ class BulkDeployPayload:
 async def phone_deploy_jobs(
     self: Phone, info: Info, first: int | None = None, after: str | None = None
 ) -> Connection[DeployJob]:
-    from app.deploy.queries import phone_deploy_jobs
-
-    return await phone_deploy_jobs(info, self.row.id, first=first, after=after)
+    args = PageArgs(first, after)
+    return await loaders.phone_deploy_jobs(info, self.row.id, args, DeployJob.from_model)

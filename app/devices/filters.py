@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import strawberry
+import re
+from datetime import UTC, datetime
 
-from app.core.pagination import OrderDirection
+import strawberry
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from app.core.ids import decode_arg
+from app.core.pagination import OrderDirection, OrderKey
+from app.devices import models
 from app.devices.enums import PhoneOrderField, PhoneStatus
 
 
@@ -37,3 +44,50 @@ class DectBaseFilter:
     search: str | None = strawberry.field(
         default=None, description="Part of the name (any case) or of the MAC (any form)."
     )
+
+
+# Stands in for "never provisioned" so the keyset compares (NULLs sort first ascending).
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+_MAC_SEARCH = re.compile(r"^[0-9A-Fa-f:.\-]+$")
+
+
+def search_name_or_mac(qs: QuerySet, text: str | None) -> QuerySet:
+    """Rows whose name holds ``text`` (any case), or whose MAC holds its hex digits."""
+    if not text or not text.strip():
+        return qs
+    text = text.strip()
+    cond = Q(name__icontains=text)
+    if _MAC_SEARCH.match(text):
+        digits = re.sub(r"[^0-9A-Fa-f]", "", text).upper()
+        if digits:
+            cond = cond | Q(mac__contains=digits)
+    return qs.filter(cond)
+
+
+def filter_phones(qs: QuerySet[models.Phone], f: PhoneFilter | None) -> QuerySet[models.Phone]:
+    if f is None:
+        return qs
+    if f.company_id is not None:
+        qs = qs.filter(company_id=decode_arg(f.company_id, "Company", "filter.companyId"))
+    if f.status is not None:
+        qs = qs.filter(status=models.PhoneStatus(f.status))
+    if f.vendor:
+        qs = qs.filter(model__vendor__iexact=f.vendor.strip())
+    if f.model:
+        qs = qs.filter(model__name__iexact=f.model.strip())
+    return search_name_or_mac(qs, f.search)
+
+
+def phone_order(order: PhoneOrder | None) -> list[OrderKey]:
+    if order is None:
+        return [OrderKey("mac")]
+    desc = order.direction == OrderDirection.DESC
+    if order.field == PhoneOrderField.NAME:
+        return [OrderKey("name", desc, null_as=""), OrderKey("mac", desc)]
+    if order.field == PhoneOrderField.CREATED_AT:
+        return [OrderKey("created_at", desc, null_as=_NEVER)]
+    if order.field == PhoneOrderField.LAST_PROVISIONED_AT:
+        return [OrderKey("last_provisioned_at", desc, null_as=_NEVER)]
+    return [OrderKey("mac", desc)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -10,11 +11,15 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from app.core.context import Info, loaders_of
+from app.core.inputs import provided
+from app.core.pagination import Connection, OrderKey, PageArgs, paginate_nested
 from app.core.scope import visible
 from app.devices import models
+from app.devices.filters import PhoneFilter, filter_phones
 from app.pbx.models import SipUser
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 
 async def phone_lines(info: Info, phone_id: int) -> list[models.PhoneLine]:
@@ -69,3 +74,35 @@ def user_phones(info: Info) -> DataLoader[int, list[models.Phone]]:
         return [sorted(out[k].values(), key=lambda p: p.mac) if k in out else [] for k in keys]
 
     return loaders_of(info).batch("devices.user_phones", models.Phone, load)
+
+
+async def company_phones(
+    info: Info,
+    company_id: int,
+    args: PageArgs,
+    filter: PhoneFilter | None,
+    to_node: Callable[[models.Phone], T],
+) -> Connection[T]:
+    """A company's phones (``Company.phones``), by MAC.
+
+    One query loads the page of every company of the page (per filter and page
+    arguments), so a list of companies costs the same number of queries whatever its
+    length, and reads only the phones it returns.
+    """
+
+    async def load(phones: QuerySet[models.Phone], company_ids: list[int]) -> list[Connection[T]]:
+        return await paginate_nested(
+            filter_phones(phones, filter),
+            "company_id",
+            company_ids,
+            args,
+            [OrderKey("mac")],
+            to_node,
+        )
+
+    key = (
+        "company_phones",
+        tuple(sorted((k, str(v)) for k, v in provided(filter).items())),
+        args,
+    )
+    return await loaders_of(info).batch(key, models.Phone, load).load(company_id)

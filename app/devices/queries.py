@@ -2,72 +2,26 @@
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
-from datetime import UTC, datetime
-
-from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
-
-from app.core.context import Info, loaders_of, viewer_of
+from app.core.context import Info, viewer_of
 from app.core.ids import decode_arg
-from app.core.inputs import provided
 from app.core.pagination import (
     Connection,
-    OrderDirection,
     OrderKey,
     PageArgs,
     paginate,
-    paginate_list,
 )
 from app.core.scope import visible
 from app.devices import models
-from app.devices.enums import PhoneOrderField
-from app.devices.filters import DectBaseFilter, PhoneFilter, PhoneModelFilter, PhoneOrder
+from app.devices.filters import (
+    DectBaseFilter,
+    PhoneFilter,
+    PhoneModelFilter,
+    PhoneOrder,
+    filter_phones,
+    phone_order,
+    search_name_or_mac,
+)
 from app.devices.types import DectBase, Phone, PhoneModel, PhoneTemplate
-
-# Stands in for "never provisioned" so the keyset compares (NULLs sort first ascending).
-_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
-_MAC_SEARCH = re.compile(r"^[0-9A-Fa-f:.\-]+$")
-
-
-def _search(qs: QuerySet, text: str | None) -> QuerySet:
-    if not text or not text.strip():
-        return qs
-    text = text.strip()
-    cond = Q(name__icontains=text)
-    if _MAC_SEARCH.match(text):
-        digits = re.sub(r"[^0-9A-Fa-f]", "", text).upper()
-        if digits:
-            cond = cond | Q(mac__contains=digits)
-    return qs.filter(cond)
-
-
-def filter_phones(qs: QuerySet[models.Phone], f: PhoneFilter | None) -> QuerySet[models.Phone]:
-    if f is None:
-        return qs
-    if f.company_id is not None:
-        qs = qs.filter(company_id=decode_arg(f.company_id, "Company", "filter.companyId"))
-    if f.status is not None:
-        qs = qs.filter(status=models.PhoneStatus(f.status))
-    if f.vendor:
-        qs = qs.filter(model__vendor__iexact=f.vendor.strip())
-    if f.model:
-        qs = qs.filter(model__name__iexact=f.model.strip())
-    return _search(qs, f.search)
-
-
-def _phone_order(order: PhoneOrder | None) -> list[OrderKey]:
-    if order is None:
-        return [OrderKey("mac")]
-    desc = order.direction == OrderDirection.DESC
-    if order.field == PhoneOrderField.NAME:
-        return [OrderKey("name", desc, null_as=""), OrderKey("mac", desc)]
-    if order.field == PhoneOrderField.CREATED_AT:
-        return [OrderKey("created_at", desc, null_as=_NEVER)]
-    if order.field == PhoneOrderField.LAST_PROVISIONED_AT:
-        return [OrderKey("last_provisioned_at", desc, null_as=_NEVER)]
-    return [OrderKey("mac", desc)]
 
 
 async def phones(
@@ -77,35 +31,7 @@ async def phones(
     order_by: PhoneOrder | None = None,
 ) -> Connection[Phone]:
     qs = filter_phones(visible(models.Phone, viewer_of(info)), filter)
-    return await paginate(qs, args, _phone_order(order_by), Phone.from_model)
-
-
-async def company_phones(
-    info: Info,
-    company_id: int,
-    *,
-    first: int | None = None,
-    after: str | None = None,
-    filter: PhoneFilter | None = None,
-) -> Connection[Phone]:
-    """A company's phones (``Company.phones``), by MAC.
-
-    One query loads the phones of every company of the page (per filter), so a list of
-    companies costs the same number of queries whatever its length.
-    """
-
-    async def load(
-        phones: QuerySet[models.Phone], company_ids: list[int]
-    ) -> list[list[models.Phone]]:
-        groups: dict[int, list[models.Phone]] = defaultdict(list)
-        qs = filter_phones(phones.filter(company_id__in=company_ids), filter)
-        for row in await qs.order_by("mac"):
-            groups[row.company_id].append(row)  # type: ignore[attr-defined]
-        return [groups.get(i, []) for i in company_ids]
-
-    key = ("company_phones", tuple(sorted((k, str(v)) for k, v in provided(filter).items())))
-    rows = await loaders_of(info).batch(key, models.Phone, load).load(company_id)
-    return paginate_list(rows, PageArgs(first, after), lambda p: [p.mac], Phone.from_model)
+    return await paginate(qs, args, phone_order(order_by), Phone.from_model)
 
 
 async def phone(info: Info, mac: str) -> Phone | None:
@@ -140,5 +66,5 @@ async def dect_bases(
     if filter is not None:
         if filter.company_id is not None:
             qs = qs.filter(company_id=decode_arg(filter.company_id, "Company", "filter.companyId"))
-        qs = _search(qs, filter.search)
+        qs = search_name_or_mac(qs, filter.search)
     return await paginate(qs, args, [OrderKey("name"), OrderKey("mac")], DectBase.from_model)

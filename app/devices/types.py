@@ -14,7 +14,7 @@ from app.core.ids import to_global_id
 from app.core.models import Company as CompanyRow
 from app.core.models import Role
 from app.core.node import Node, register_node
-from app.core.pagination import Connection
+from app.core.pagination import Connection, PageArgs
 from app.core.scalars import MacAddress, format_mac
 from app.core.types import Company
 from app.devices import loaders, models
@@ -414,9 +414,8 @@ async def phones(
     after: str | None = None,
     filter: PhoneFilter | None = None,
 ) -> Connection[Phone]:
-    from app.devices.queries import company_phones
-
-    return await company_phones(info, self.row.id, first=first, after=after, filter=filter)
+    args = PageArgs(first, after)
+    return await loaders.company_phones(info, self.row.id, args, filter, Phone.from_model)
 
 
 @field_of(SipUser, name="phones", description="Phones with a line assigned to the user.")

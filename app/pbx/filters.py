@@ -1,9 +1,7 @@
 """Filtering and sorting of PBX lists, shared by top-level and nested connections.
 
-Top-level lists sort in the database (keyset :func:`paginate`); nested lists are loaded
-for all their parents at once and sorted here, with sort keys that double as cursors
-for :func:`paginate_list` (which compares them ascending: descending orders use
-inverted keys).
+Both sort in the database by the same keys (keyset :func:`paginate` and
+:func:`paginate_nested`), so their cursors are alike.
 """
 
 from __future__ import annotations
@@ -28,18 +26,6 @@ _ORDER_COLUMNS = {
     # timestamps (which keyset cursors carry as text).
     SipUserOrderField.CREATED_AT: "id",
 }
-
-
-def _text_key(text: str, descending: bool) -> list[int]:
-    """A sort key of ``text`` as code points, inverted for descending order.
-
-    The terminator makes a shorter prefix sort first (ascending) or last (descending).
-    Every key of a user list is a list of numbers, so a cursor of one order given to
-    another order still compares (it just starts elsewhere) instead of failing.
-    """
-    if descending:
-        return [-ord(c) for c in text] + [1]
-    return [ord(c) for c in text] + [0]
 
 
 @dataclass(frozen=True)
@@ -95,13 +81,6 @@ class UserQuery:
         if self.column != "id":
             keys.insert(0, OrderKey(self.column, self.descending))
         return keys
-
-    def sort_key(self, row: models.SipUser) -> list[Any]:
-        """The in-memory order and cursor of a user in a nested list."""
-        sign = -1 if self.descending else 1
-        if self.column == "id":
-            return [[sign * row.id], sign * row.id]
-        return [_text_key(getattr(row, self.column), self.descending), sign * row.id]
 
 
 def domain_filter_q(filter: SipDomainFilter | None) -> Q:

@@ -1,5 +1,6 @@
 """DataLoaders of the hosted PBX: each nested list is loaded for all parents of a level
-in one or two queries, always through the caller's scope."""
+in one or two queries, always through the caller's scope. Nested connections load one
+page per parent (a loader per page arguments and filter), paged in the database."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from app.core.context import Info, loaders_of
+from app.core.pagination import Connection, OrderKey, PageArgs, paginate_nested
 from app.core.scope import visible
 from app.pbx import models
 from app.pbx.filters import UserQuery
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 
 def _grouped(keys: list[int], rows: Iterable[M], parent: Callable[[M], int]) -> list[list[M]]:
@@ -30,55 +33,72 @@ def _loader(
     info: Info,
     key: Hashable,
     model: type[Model],
-    load: Callable[[QuerySet[Any], list[int]], Awaitable[list[list[Any]]]],
-) -> DataLoader[int, list[Any]]:
+    load: Callable[[QuerySet[Any], list[int]], Awaitable[list[Any]]],
+) -> DataLoader[int, Any]:
     """A loader whose ``load(rows, keys)`` reads ``model`` rows the caller may see."""
     return loaders_of(info).batch(("pbx", key), model, load)
 
 
-def company_domains(info: Info) -> DataLoader[int, list[models.SipDomain]]:
-    """Visible domains of each company, by name."""
+def _pages(
+    info: Info,
+    key: Hashable,
+    model: type[M],
+    parent: str,
+    args: PageArgs,
+    order: list[OrderKey],
+    to_node: Callable[[M], T],
+    refine: Callable[[QuerySet[M]], QuerySet[M]] = lambda rows: rows,
+) -> DataLoader[int, Connection[T]]:
+    """A page of the visible ``model`` rows (``refine``d) of each parent: one statement
+    for all parents."""
 
-    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[models.SipDomain]]:
-        rows = await visible_rows.filter(company_id__in=keys)
-        rows.sort(key=lambda r: (r.name, r.id))
-        return _grouped(keys, rows, lambda r: r.company_id)  # type: ignore[attr-defined]
+    async def load(visible_rows: QuerySet[M], keys: list[int]) -> list[Connection[T]]:
+        return await paginate_nested(refine(visible_rows), parent, keys, args, order, to_node)
 
-    return _loader(info, "company_domains", models.SipDomain, load)
-
-
-def domain_users(info: Info, query: UserQuery) -> DataLoader[int, list[models.SipUser]]:
-    """Visible users of each domain matching ``query``, in its order."""
-
-    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[models.SipUser]]:
-        qs = query.apply(visible_rows.filter(domain_id__in=keys))
-        rows = list(await qs)
-        rows.sort(key=query.sort_key)
-        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
-
-    return _loader(info, ("domain_users", query), models.SipUser, load)
+    return _loader(info, (key, args), model, load)
 
 
-def domain_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:
-    """Visible groups of each domain, by group name."""
-
-    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[models.SipGroup]]:
-        rows = await visible_rows.filter(domain_id__in=keys)
-        rows.sort(key=lambda r: (r.group_name, r.id))
-        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
-
-    return _loader(info, "domain_groups", models.SipGroup, load)
+def company_domains(
+    info: Info, args: PageArgs, to_node: Callable[[models.SipDomain], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each company's visible domains, by name."""
+    return _pages(
+        info, "company_domains", models.SipDomain, "company_id", args, [OrderKey("name")], to_node
+    )
 
 
-def domain_queues(info: Info) -> DataLoader[int, list[models.SipQueue]]:
-    """Visible queues of each domain, by queue name."""
+def domain_users(
+    info: Info, query: UserQuery, args: PageArgs, to_node: Callable[[models.SipUser], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each domain's visible users matching ``query``, in its order."""
+    return _pages(
+        info,
+        ("domain_users", query),
+        models.SipUser,
+        "domain_id",
+        args,
+        query.order_keys(),
+        to_node,
+        refine=query.apply,
+    )
 
-    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[models.SipQueue]]:
-        rows = await visible_rows.filter(domain_id__in=keys)
-        rows.sort(key=lambda r: (r.queue_name, r.id))
-        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
 
-    return _loader(info, "domain_queues", models.SipQueue, load)
+def domain_groups(
+    info: Info, args: PageArgs, to_node: Callable[[models.SipGroup], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each domain's visible groups, by group name."""
+    return _pages(
+        info, "domain_groups", models.SipGroup, "domain_id", args, [OrderKey("group_name")], to_node
+    )
+
+
+def domain_queues(
+    info: Info, args: PageArgs, to_node: Callable[[models.SipQueue], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each domain's visible queues, by queue name."""
+    return _pages(
+        info, "domain_queues", models.SipQueue, "domain_id", args, [OrderKey("queue_name")], to_node
+    )
 
 
 def domain_trusted_networks(info: Info) -> DataLoader[int, list[models.TrustedNetwork]]:
@@ -122,9 +142,20 @@ def _memberships(
     return _loader(info, name, other, load)
 
 
-def group_members(info: Info) -> DataLoader[int, list[models.SipUser]]:
-    """Visible member users of each group, by username."""
-    return _memberships(info, "group_members", "group_id", "user_id", models.SipUser, "username")
+def group_members(
+    info: Info, args: PageArgs, to_node: Callable[[models.SipUser], T]
+) -> DataLoader[int, Connection[T]]:
+    """A page of each group's visible member users, by username: users joined to their
+    memberships, partitioned by the membership's group."""
+    return _pages(
+        info,
+        "group_members",
+        models.SipUser,
+        "group_memberships__group_id",
+        args,
+        [OrderKey("username")],
+        to_node,
+    )
 
 
 def user_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:

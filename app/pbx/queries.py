@@ -6,22 +6,12 @@ from tortoise.models import Model
 
 from app.core.context import Info, viewer_of
 from app.core.ids import decode_arg, parse_global_id
-from app.core.pagination import Connection, OrderKey, PageArgs, paginate, paginate_list
+from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.scope import get_visible, visible
-from app.pbx import loaders, models
+from app.pbx import models
 from app.pbx.filters import UserQuery, domain_filter_q
 from app.pbx.inputs import SipDomainFilter, SipUserFilter, SipUserOrder
 from app.pbx.types import SipDomain, SipGroup, SipQueue, SipUser, TrustedNetwork
-
-
-async def company_sip_domains(
-    info: Info, company_id: int, *, first: int | None = None, after: str | None = None
-) -> Connection[SipDomain]:
-    """A company's domains by name (loaded for every company of the page at once)."""
-    rows = await loaders.company_domains(info).load(company_id)
-    return paginate_list(
-        rows, PageArgs(first, after), lambda r: [r.name, r.id], SipDomain.from_model
-    )
 
 
 async def sip_domains(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
@@ -14,7 +12,7 @@ from app.core.errors import payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
-from app.core.pagination import Connection, PageArgs, paginate_list
+from app.core.pagination import Connection, PageArgs
 from app.core.types import ApiToken, Company, Viewer
 from app.pbx import loaders, models
 from app.pbx.enums import RingStrategy
@@ -29,11 +27,6 @@ def _gid(type_name: str, pk: int) -> strawberry.ID:
 async def _domain(info: Info, domain_id: int) -> SipDomain:
     row = await loaders_of(info).one(models.SipDomain, domain_id)
     return SipDomain.from_model(row)
-
-
-def _by_name(attr: str) -> Callable[[Any], list[Any]]:
-    """Cursor key of nested lists sorted by a name column (then id)."""
-    return lambda row: [getattr(row, attr), row.id]
 
 
 @strawberry.type(description="A SIP domain: one hosted PBX of a company.")
@@ -75,10 +68,8 @@ class SipDomain(Node):
         order_by: SipUserOrder | None = None,
     ) -> Connection[SipUser]:
         query = UserQuery.parse(filter, order_by)
-        rows = await loaders.domain_users(info, query).load(self.row.id)
-        return paginate_list(
-            rows, PageArgs(first, after, last, before), query.sort_key, SipUser.from_model
-        )
+        args = PageArgs(first, after, last, before)
+        return await loaders.domain_users(info, query, args, SipUser.from_model).load(self.row.id)
 
     @strawberry.field(description="The domain's groups, by group name.")
     async def groups(
@@ -89,10 +80,8 @@ class SipDomain(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[SipGroup]:
-        rows = await loaders.domain_groups(info).load(self.row.id)
-        return paginate_list(
-            rows, PageArgs(first, after, last, before), _by_name("group_name"), SipGroup.from_model
-        )
+        args = PageArgs(first, after, last, before)
+        return await loaders.domain_groups(info, args, SipGroup.from_model).load(self.row.id)
 
     @strawberry.field(description="The domain's queues, by queue name.")
     async def queues(
@@ -103,10 +92,8 @@ class SipDomain(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[SipQueue]:
-        rows = await loaders.domain_queues(info).load(self.row.id)
-        return paginate_list(
-            rows, PageArgs(first, after, last, before), _by_name("queue_name"), SipQueue.from_model
-        )
+        args = PageArgs(first, after, last, before)
+        return await loaders.domain_queues(info, args, SipQueue.from_model).load(self.row.id)
 
     @strawberry.field(description="Networks whose SIP traffic the domain trusts.")
     async def trusted_networks(self, info: Info) -> list[TrustedNetwork]:
@@ -229,10 +216,8 @@ class SipGroup(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[SipUser]:
-        rows = await loaders.group_members(info).load(self.row.id)
-        return paginate_list(
-            rows, PageArgs(first, after, last, before), _by_name("username"), SipUser.from_model
-        )
+        args = PageArgs(first, after, last, before)
+        return await loaders.group_members(info, args, SipUser.from_model).load(self.row.id)
 
 
 @strawberry.type(description="A call queue: rings its member groups in ring order.")
@@ -334,9 +319,8 @@ class TrustedNetwork(Node):
 async def sip_domains(
     self: Company, info: Info, first: int | None = None, after: str | None = None
 ) -> Connection[SipDomain]:
-    from app.pbx.queries import company_sip_domains
-
-    return await company_sip_domains(info, self.row.id, first=first, after=after)
+    loader = loaders.company_domains(info, PageArgs(first, after), SipDomain.from_model)
+    return await loader.load(self.row.id)
 
 
 @field_of(ApiToken)
