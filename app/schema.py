@@ -8,12 +8,12 @@ from strawberry.schema.config import StrawberryConfig
 from app.core.extensions import schema_extensions
 from app.core.schema import CoreMutation, CoreQuery
 from app.deploy.mutations import DeployMutation
-from app.deploy.schema import DeployQuery
+from app.deploy.queries import DeployQuery
 from app.deploy.subscriptions import DeploySubscription
 from app.devices.mutations import DevicesMutation
-from app.devices.schema import DevicesQuery
+from app.devices.queries import DevicesQuery
 from app.pbx.mutations import PbxMutation
-from app.pbx.schema import PbxQuery
+from app.pbx.queries import PbxQuery
 from app.profiles.mutations import ProfilesMutation
 from app.profiles.queries import ProfilesQuery
 

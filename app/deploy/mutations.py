@@ -19,10 +19,6 @@ from app.devices.models import Phone as PhoneRow
 from app.devices.types import Phone
 from app.profiles.types import PhoneProfile
 
-# A subscriber that heard nothing for this long re-reads the job's events from the
-# database, so a message lost on the bus (a Redis reconnect) cannot stall it.
-RESYNC_SECONDS = 5.0
-
 
 async def _ended(job: models.DeployJob) -> str | None:
     """What ``restart`` reports for an ended job: "ok", the error, or the final message."""

@@ -1,6 +1,8 @@
-"""Read side of deploy jobs."""
+"""Deploy: the query fields and the reads behind them, always through the scope."""
 
 from __future__ import annotations
+
+import strawberry
 
 from app.core.context import Info, viewer_of
 from app.core.errors import BadRequestError
@@ -10,10 +12,12 @@ from app.core.scope import visible
 from app.deploy import models
 from app.deploy.filters import DeployJobFilter
 from app.deploy.loaders import NEWEST_FIRST
-from app.deploy.types import DeployJob
+from app.deploy.types import (
+    DeployJob,
+)
 
 
-async def deploy_jobs(
+async def _deploy_jobs(
     info: Info,
     *,
     first: int | None = None,
@@ -38,3 +42,20 @@ async def deploy_jobs(
     return await paginate(
         qs, PageArgs(first, after, last, before), NEWEST_FIRST, DeployJob.from_model
     )
+
+
+@strawberry.type
+class DeployQuery:
+    @strawberry.field(description="Deploy jobs the caller may see, newest first.")
+    async def deploy_jobs(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: DeployJobFilter | None = None,
+    ) -> Connection[DeployJob]:
+        return await _deploy_jobs(
+            info, first=first, after=after, last=last, before=before, filter=filter
+        )
