@@ -8,7 +8,6 @@ one way around it, :meth:`Loaders.unscoped_one`, takes the reason as an argument
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
@@ -18,11 +17,28 @@ from tortoise.queryset import QuerySet
 
 from app.core.auth import Viewer
 from app.core.errors import unauthenticated
+from app.core.pagination import MAX_PAGE_SIZE, OrderKey, PageArgs, paginate_nested
 from app.core.scope import visible
 
 M = TypeVar("M", bound=Model)
 
 BatchLoad = Callable[[QuerySet[Any], list[Any]], Awaitable[Sequence[Any]]]
+
+
+# A plain (unpaged) nested list shows at most this many items: every read is bounded.
+LIST_CAP = MAX_PAGE_SIZE
+
+
+async def capped_lists(
+    rows: QuerySet[Any], parent: str, parent_ids: list[int], order: Sequence[str]
+) -> list[list[Any]]:
+    """The first :data:`LIST_CAP` of ``rows`` under each parent, by ``order``: one
+    statement for all parents (``parent`` as :func:`paginate_nested` takes it)."""
+    keys = [OrderKey(o.lstrip("-"), o.startswith("-")) for o in order]
+    pages = await paginate_nested(
+        rows, parent, parent_ids, PageArgs(first=LIST_CAP), keys, lambda row: row
+    )
+    return [page.nodes for page in pages]
 
 
 class _SharedLoader(DataLoader[Any, Any]):
@@ -87,13 +103,11 @@ class Loaders:
     async def children(
         self, model: type[M], fk: str, parent_id: int, order: Sequence[str] = ("id",)
     ) -> list[M]:
-        """The visible rows of ``model`` whose ``fk`` is ``parent_id``, by ``order``."""
+        """The visible rows of ``model`` whose ``fk`` is ``parent_id``, by ``order``
+        (``-name`` for descending): at most :data:`LIST_CAP`, paged in the database."""
 
         async def load(rows: QuerySet[Any], keys: list[int]) -> list[list[Any]]:
-            groups: dict[int, list[Any]] = defaultdict(list)
-            for row in await rows.filter(**{f"{fk}__in": keys}).order_by(*order):
-                groups[getattr(row, fk)].append(row)
-            return [groups.get(k, []) for k in keys]
+            return await capped_lists(rows, fk, keys, order)
 
         return await self.batch(("children", fk, tuple(order)), model, load).load(parent_id)
 

@@ -13,8 +13,8 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from app.core.context import Info, loaders_of
+from app.core.loaders import capped_lists
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate_nested
-from app.core.scope import visible
 from app.pbx import models
 from app.pbx.filters import UserQuery
 
@@ -101,45 +101,9 @@ def domain_queues(
     )
 
 
-def domain_trusted_networks(info: Info) -> DataLoader[int, list[models.TrustedNetwork]]:
-    """Visible trusted networks of each domain, oldest first."""
-
-    async def load(
-        visible_rows: QuerySet[Any], keys: list[int]
-    ) -> list[list[models.TrustedNetwork]]:
-        qs = visible_rows.filter(domain_id__in=keys)
-        rows = await qs.order_by("id")
-        return _grouped(keys, rows, lambda r: r.domain_id)  # type: ignore[attr-defined]
-
-    return _loader(info, "domain_trusted_networks", models.TrustedNetwork, load)
-
-
-def _memberships(
-    info: Info, name: str, key_field: str, other_field: str, other: type[Any], sort_by: str
-) -> DataLoader[int, list[Any]]:
-    """Rows of ``other`` linked to each key through group memberships, visible ones only,
-    sorted by ``sort_by`` then id: two queries, however many keys."""
-    viewer = loaders_of(info).viewer
-
-    async def load(visible_rows: QuerySet[Any], keys: list[int]) -> list[list[Any]]:
-        pairs = await (
-            visible(models.SipGroupMember, viewer)
-            .filter(**{f"{key_field}__in": keys})
-            .order_by(key_field, other_field)  # DISTINCT (USER scope) orders by selected columns
-            .values_list(key_field, other_field)
-        )
-        found = {
-            row.id: row for row in await visible_rows.filter(id__in=list({o for _, o in pairs}))
-        }
-        out: dict[int, list[Any]] = defaultdict(list)
-        for key, other_id in pairs:
-            if other_id in found:
-                out[key].append(found[other_id])
-        for rows in out.values():
-            rows.sort(key=lambda r: (getattr(r, sort_by), r.id))
-        return [out.get(k, []) for k in keys]
-
-    return _loader(info, name, other, load)
+async def domain_trusted_networks(info: Info, domain_id: int) -> list[models.TrustedNetwork]:
+    """Visible trusted networks of a domain, oldest first."""
+    return await loaders_of(info).children(models.TrustedNetwork, "domain_id", domain_id)
 
 
 def group_members(
@@ -159,17 +123,17 @@ def group_members(
 
 
 def user_groups(info: Info) -> DataLoader[int, list[models.SipGroup]]:
-    """Visible groups each user belongs to, by group name."""
-    return _memberships(info, "user_groups", "user_id", "group_id", models.SipGroup, "group_name")
+    """Visible groups each user belongs to, by group name (groups joined to their
+    memberships, partitioned by the membership's user)."""
+
+    async def load(groups: QuerySet[models.SipGroup], keys: list[int]) -> list[list[Any]]:
+        return await capped_lists(groups, "memberships__user_id", keys, ("group_name",))
+
+    return _loader(info, "user_groups", models.SipGroup, load)
 
 
-def queue_members(info: Info) -> DataLoader[int, list[models.SipQueueMember]]:
-    """Members of each queue in ring order (lowest ringOrder first)."""
-
-    async def load(
-        visible_rows: QuerySet[Any], keys: list[int]
-    ) -> list[list[models.SipQueueMember]]:
-        rows = await visible_rows.filter(queue_id__in=keys).order_by("ring_order", "id")
-        return _grouped(keys, rows, lambda r: r.queue_id)  # type: ignore[attr-defined]
-
-    return _loader(info, "queue_members", models.SipQueueMember, load)
+async def queue_members(info: Info, queue_id: int) -> list[models.SipQueueMember]:
+    """Visible members of a queue in ring order (lowest ringOrder first)."""
+    return await loaders_of(info).children(
+        models.SipQueueMember, "queue_id", queue_id, ("ring_order",)
+    )

@@ -97,7 +97,7 @@ class SipDomain(Node):
 
     @strawberry.field(description="Networks whose SIP traffic the domain trusts.")
     async def trusted_networks(self, info: Info) -> list[TrustedNetwork]:
-        rows = await loaders.domain_trusted_networks(info).load(self.row.id)
+        rows = await loaders.domain_trusted_networks(info, self.row.id)
         return [TrustedNetwork.from_model(r) for r in rows]
 
 
@@ -252,7 +252,7 @@ class SipQueue(Node):
 
     @strawberry.field(description="Ordered by ringOrder, lowest first.")
     async def members(self, info: Info) -> list[SipQueueMember]:
-        rows = await loaders.queue_members(info).load(self.row.id)
+        rows = await loaders.queue_members(info, self.row.id)
         return [SipQueueMember.from_model(r) for r in rows]
 
 

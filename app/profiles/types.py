@@ -73,7 +73,7 @@ register_node("PhoneProfile", models.PhoneProfile, PhoneProfile.from_model)
 
 @field_of(SipUser, name="phone_profiles", description="Extension Mobility profiles the user owns.")
 async def user_phone_profiles(self: SipUser, info: Info) -> list[PhoneProfile]:
-    rows = await loaders.user_profiles(info).load(self.row.id)
+    rows = await loaders.user_profiles(info, self.row.id)
     return [PhoneProfile.from_model(r) for r in rows]
 
 

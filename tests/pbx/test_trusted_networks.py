@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.pbx.conftest import (
     CREATE_NETWORK,
     DELETE_NETWORK,
@@ -81,3 +83,23 @@ async def test_network_update_is_partial_and_delete_removes_it(acme: Pbx) -> Non
         {"id": acme.domain_id},
     )
     assert data["sipDomain"]["trustedNetworks"] == [{"network": "10.0.30.0/24"}]
+
+
+async def test_plain_nested_lists_are_capped_in_the_database(
+    acme: Pbx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nested list without paging arguments still reads a bounded number of rows: the
+    first LIST_CAP items (here lowered to 2), oldest first."""
+    from app.core import loaders
+
+    for cidr in ("10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"):
+        await acme.network(cidr)
+    monkeypatch.setattr(loaders, "LIST_CAP", 2)
+    data = await acme.client.data(
+        "query($id: ID!) { sipDomain(id: $id) { trustedNetworks { network } } }",
+        {"id": acme.domain_id},
+    )
+    assert data["sipDomain"]["trustedNetworks"] == [
+        {"network": "10.0.1.0/24"},
+        {"network": "10.0.2.0/24"},
+    ]
