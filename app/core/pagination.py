@@ -106,9 +106,11 @@ def _restore(value: Any) -> Any:
 
 
 def _decode(cursor: str, size: int, arg: str) -> list[Any]:
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH:
+        raise BadRequestError(f"'{arg}' is not a cursor of this list.")
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequestError(f"'{arg}' is not a cursor of this list.") from exc
     if not isinstance(values, list) or len(values) != size:
         raise BadRequestError(f"'{arg}' is not a cursor of this list.")
@@ -155,11 +157,43 @@ def _order_tag(keys: Sequence[OrderKey]) -> str:
     return ",".join(("-" if k.descending else "") + k.field for k in keys)
 
 
-def _decode_tagged(cursor: str, keys: Sequence[OrderKey], arg: str) -> list[Any]:
+def _decode_tagged(
+    cursor: str, keys: Sequence[OrderKey], arg: str, model: type[Model] | None = None
+) -> list[Any]:
     values = _decode(cursor, len(keys) + 1, arg)
     if values[0] != _order_tag(keys):
         raise BadRequestError(f"'{arg}' is a cursor of a list in another order.")
+    if model is not None:
+        for key, value in zip(keys, values[1:], strict=True):
+            if not _fits(model, key, value):
+                raise BadRequestError(f"'{arg}' is not a cursor of this list.")
     return values[1:]
+
+
+# Cursors are at most this long (the longest sort keys are names of 200 characters).
+MAX_CURSOR_LENGTH = 2048
+_INT64 = 2**63
+
+
+def _fits(model: type[Model], key: OrderKey, value: Any) -> bool:
+    """Whether ``value`` is of the type the sort column holds: a forged cursor must be
+    refused here, not reach the database as a comparison it cannot make."""
+    if key.null_as is not None:
+        expected: type = type(key.null_as)
+    else:
+        field = model._meta.fields_map.get(key.field)
+        if field is None:
+            return False
+        if value is None:
+            return bool(field.null)
+        expected = getattr(field, "field_type", object)
+    if expected is int:
+        return type(value) is int and -_INT64 <= value < _INT64
+    if isinstance(expected, type) and issubclass(expected, str):
+        return isinstance(value, str)
+    if expected is datetime:
+        return isinstance(value, datetime)
+    return isinstance(value, expected) if isinstance(expected, type) else False
 
 
 def _row_key(row: Any, keys: Sequence[OrderKey], names: Sequence[str]) -> list[Any]:
@@ -197,11 +231,11 @@ async def paginate(
     page_qs = qs.annotate(**annotations) if annotations else qs
     if args.after is not None:
         page_qs = page_qs.filter(
-            _keyset(keys, names, _decode_tagged(args.after, keys, "after"), True)
+            _keyset(keys, names, _decode_tagged(args.after, keys, "after", qs.model), True)
         )
     if args.before is not None:
         page_qs = page_qs.filter(
-            _keyset(keys, names, _decode_tagged(args.before, keys, "before"), False)
+            _keyset(keys, names, _decode_tagged(args.before, keys, "before", qs.model), False)
         )
     flip = backwards
     ordering = [
@@ -276,8 +310,12 @@ async def paginate_nested(
     """
     size, backwards = _check(args)
     keys, names, annotations = _sort_keys(order)
-    after = _decode_tagged(args.after, keys, "after") if args.after is not None else None
-    before = _decode_tagged(args.before, keys, "before") if args.before is not None else None
+    after = (
+        _decode_tagged(args.after, keys, "after", qs.model) if args.after is not None else None
+    )
+    before = (
+        _decode_tagged(args.before, keys, "before", qs.model) if args.before is not None else None
+    )
     if not parent_ids:
         return []
     model = qs.model

@@ -124,3 +124,47 @@ async def test_cursor_of_another_order_is_refused_readably(admin: GraphQLClient)
             [OrderKey("name")],
             lambda c: c.name,
         )
+
+
+def _forged(values: object) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _forged(["name", "x", [1, 2]]),  # a list where an id belongs
+        _forged(["name", "x", 10**30]),  # past any integer column
+        _forged(["name", 1, 1]),  # a number where a name belongs
+        _forged(["name", "x", "1"]),  # text where an id belongs
+        _forged(["name", "x", True]),
+        _forged(["name", None, 1]),  # a name cannot be null
+        _forged(["name", {"dt": "2026-01-01T00:00:00+00:00"}, 1]),
+        "eyJ" + "W" * 5000,  # far longer than any cursor
+        _forged([[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]),
+    ],
+)
+async def test_forged_cursors_are_refused_not_internal_errors(
+    admin: GraphQLClient, cursor: str
+) -> None:
+    await create_company(admin, "Forged Cursor Co")
+    for page in ("first: 2, after: $c", "last: 2, before: $c"):
+        body = await admin.execute(
+            f"query($c: String) {{ companies({page}) {{ nodes {{ name }} }} }}", {"c": cursor}
+        )
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+        assert "cursor" in error["message"]
+
+
+async def test_a_deeply_nested_cursor_is_refused(admin: GraphQLClient) -> None:
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode()[:2000]
+    body = await admin.execute(
+        'query($c: String) { companies(after: $c) { nodes { name } } }', {"c": cursor}
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
