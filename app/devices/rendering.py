@@ -8,6 +8,10 @@ silently empty value in a phone's config.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -21,17 +25,87 @@ from app.core.scalars import format_mac
 from app.devices import models
 from app.devices.catalogue import config_filename
 
-_ENV = SandboxedEnvironment(
-    autoescape=False,
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
+# What one render may take: a template is an operator's program, run for every phone
+# that fetches its config, so it is bounded in time and in what it writes.
+RENDER_SECONDS = 2.0
+RENDER_MAX_BYTES = 1 << 20
+# The largest string or number an expression may build ('a' * n, x ** n).
+_MAX_VALUE_CHARS = 100_000
+_MAX_RANGE = 10_000
 
 
-def check_template(content: str, *path: str) -> None:
+class RenderLimitError(TemplateError):
+    """A render went past its time or size bound."""
+
+
+class _Budget(threading.local):
+    deadline: float = float("inf")
+
+
+_BUDGET = _Budget()
+
+
+def _check_time() -> None:
+    if time.monotonic() > _BUDGET.deadline:
+        raise RenderLimitError(f"rendering took longer than {RENDER_SECONDS:g} s")
+
+
+def _bounded_range(*args: int) -> Iterator[int]:
+    """``range`` whose iterations count against the render's time (loops that write
+    nothing still end) and whose length is bounded."""
+    numbers = range(*args)
+    if len(numbers) > _MAX_RANGE:
+        raise RenderLimitError(f"range() of more than {_MAX_RANGE} numbers")
+    for i, n in enumerate(numbers):
+        if i % 256 == 0:
+            _check_time()
+        yield n
+
+
+class _TemplateEnvironment(SandboxedEnvironment):
+    """Jinja2's sandbox, with the operators that build large values bounded."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int) and abs(right) > 64:
+                raise RenderLimitError("exponent larger than 64")
+            return left**right
+        if isinstance(left, (str, list, tuple)) and isinstance(right, int):
+            size = len(left) * right
+        elif isinstance(right, (str, list, tuple)) and isinstance(left, int):
+            size = len(right) * left
+        else:
+            size = 0
+        if size > _MAX_VALUE_CHARS:
+            raise RenderLimitError(f"a value of more than {_MAX_VALUE_CHARS} items")
+        return left * right
+
+
+def _environment(autoescape: bool) -> SandboxedEnvironment:
+    env = _TemplateEnvironment(
+        autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True
+    )
+    env.globals["range"] = _bounded_range
+    env.globals.pop("lipsum", None)
+    return env
+
+
+# XML configs (Cisco's SEP<MAC>.cnf.xml) are escaped: a phone or user name holding
+# markup stays text. A template author who means markup writes ``|safe``.
+_XML_ENV = _environment(autoescape=True)
+_TEXT_ENV = _environment(autoescape=False)
+
+
+def _is_xml(filename: str | None) -> bool:
+    return bool(filename) and filename.lower().endswith(".xml")
+
+
+def check_template(content: str, *path: str, filename: str | None = None) -> None:
     """Refuse (INVALID at ``path``) a template that does not compile, naming the line."""
     try:
-        _compiled(content)
+        _compiled(content, _is_xml(filename))
     except TemplateSyntaxError as exc:
         raise invalid(f"line {exc.lineno}: {exc.message}", *path) from exc
     except TemplateError as exc:  # e.g. an unknown filter, found at compile time
@@ -39,25 +113,44 @@ def check_template(content: str, *path: str) -> None:
 
 
 @lru_cache(maxsize=64)
-def _compiled(content: str) -> Template:
-    return _ENV.from_string(content)
+def _compiled(content: str, xml: bool) -> Template:
+    return (_XML_ENV if xml else _TEXT_ENV).from_string(content)
 
 
-def _render(template: models.PhoneTemplate, context: dict[str, Any], *path: str) -> bytes:
+def _render_bounded(template: Template, context: dict[str, Any]) -> bytes:
+    """Render within :data:`RENDER_SECONDS` and :data:`RENDER_MAX_BYTES` (in a worker
+    thread: the event loop keeps serving while it runs)."""
+    _BUDGET.deadline = time.monotonic() + RENDER_SECONDS
     try:
-        return _compiled(template.content).render(context).encode("utf-8")
+        out: list[bytes] = []
+        size = 0
+        for chunk in template.generate(context):
+            data = chunk.encode("utf-8")
+            size += len(data)
+            if size > RENDER_MAX_BYTES:
+                raise RenderLimitError(f"the config would be larger than {RENDER_MAX_BYTES} bytes")
+            out.append(data)
+            _check_time()
+        return b"".join(out)
+    finally:
+        _BUDGET.deadline = float("inf")
+
+
+async def _render(template: models.PhoneTemplate, context: dict[str, Any], *path: str) -> bytes:
+    def failed(exc: Exception) -> UserInputError:
+        return UserInputError(
+            ErrorCode.INVALID,
+            f"template {template.filename!r} could not be rendered: {exc}",
+            path or None,
+        )
+
+    try:
+        compiled = _compiled(template.content, _is_xml(template.filename))
+        return await asyncio.to_thread(_render_bounded, compiled, context)
     except TemplateError as exc:
-        raise UserInputError(
-            ErrorCode.INVALID,
-            f"template {template.filename!r} could not be rendered: {exc}",
-            path or None,
-        ) from exc
-    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-        raise UserInputError(
-            ErrorCode.INVALID,
-            f"template {template.filename!r} could not be rendered: {exc}",
-            path or None,
-        ) from exc
+        raise failed(exc) from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
+        raise failed(exc) from exc
 
 
 def _user(row: Any) -> dict[str, Any] | None:
@@ -159,7 +252,7 @@ async def render_phone_config(phone_id: int) -> tuple[str, bytes]:
         raise UserInputError(
             ErrorCode.INCOMPATIBLE, "The phone's template is for another model", ["mac"]
         )
-    body = _render(template, await phone_context(phone), "mac")
+    body = await _render(template, await phone_context(phone), "mac")
     return config_filename(model.config_filename_pattern, phone.mac), body
 
 
@@ -228,5 +321,5 @@ async def render_dect_config(base_id: int) -> tuple[str, bytes]:
     template = await models.PhoneTemplate.get_or_none(id=base.template_id)  # type: ignore[attr-defined]
     if template is None:
         raise UserInputError(ErrorCode.REQUIRED, "The DECT base has no template", ["id"])
-    body = _render(template, await dect_context(base), "id")
+    body = await _render(template, await dect_context(base), "id")
     return config_filename(model.config_filename_pattern, base.mac), body

@@ -369,7 +369,7 @@ async def _apply_template_fields(
             raise invalid(
                 f"content must be at most {v.TEMPLATE_CONTENT_MAX} characters", *p, "content"
             )
-        check_template(content, *p, "content")
+        check_template(content, *p, "content", filename=template.filename)
         template.content = content
     if "model_id" in data:
         model = None
