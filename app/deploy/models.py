@@ -104,9 +104,11 @@ class DeployEvent(Model):
 def _users_jobs(v: Viewer, via: str = "") -> Q:
     """A USER sees the jobs of its own profiles and the jobs on phones where it has a
     line."""
-    return Q(**{f"{via}profile__owner_id": v.sip_user_id}) | Q(
+    own = Q(**{f"{via}profile__owner_id": v.sip_user_id}) | Q(
         **{f"{via}phone__lines__sip_user_id": v.sip_user_id}
     )
+    # Only its company's: a job moves to another company with its phone.
+    return own & Q(**{f"{via}company_id": v.company_id})
 
 
 register_rule(DeployJob, Rule("company_id", _users_jobs))

@@ -13,6 +13,7 @@ from app.deploy.types import (
     DeployJob,
     DeployJobPayload,
     PhoneProfileDeployPayload,
+    redact_phone_address,
 )
 from app.devices.filters import PhoneFilter
 from app.devices.models import Phone as PhoneRow
@@ -49,7 +50,7 @@ class DeployMutation:
         restart = None
         if wait:
             job = await service.wait_for_job(job.id)
-            restart = await _ended(job)
+            restart = await redact_phone_address(info, job, await _ended(job))
             phone = await PhoneRow.get(id=phone.id)
         return PhoneProfileDeployPayload(
             job=DeployJob.from_model(job),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from app.core.context import Info, loaders_of, viewer_of
 from app.core.errors import UserError, payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
+from app.core.models import Role
 from app.core.node import Node, register_node
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.scalars import MacAddress, format_mac
@@ -18,6 +20,7 @@ from app.core.scope import visible
 from app.deploy import loaders, models
 from app.deploy.enums import FINAL_STEPS, DeployJobKind, DeployJobStatus, DeployStep
 from app.devices.models import Phone as PhoneRow
+from app.devices.models import PhoneLine as PhoneLineRow
 from app.devices.types import Phone
 from app.profiles.models import PhoneProfile as ProfileRow
 from app.profiles.types import PhoneProfile
@@ -36,6 +39,46 @@ async def _job_phone(info: Info, job: models.DeployJob) -> PhoneRow:
     return row
 
 
+async def _shows_phone_details(info: Info, job: models.DeployJob) -> bool:
+    """Whether the caller may read the phone's address in the job's texts: admins (the
+    job is in their scope), and a USER with a line on the phone (as ``Phone.ipAddress``)."""
+    viewer = viewer_of(info)
+    if viewer.role != Role.USER:
+        return True
+    lines = await loaders_of(info).children(
+        PhoneLineRow,
+        "phone_id",
+        job.phone_id,  # type: ignore[attr-defined]
+        ("port",),
+    )
+    return bool(lines)
+
+
+async def redact_phone_address(info: Info, job: models.DeployJob, text: str | None) -> str | None:
+    """``text`` with the phone's address taken out, for a caller that may not read it."""
+    if text is None or await _shows_phone_details(info, job):
+        return text
+    phone = await _job_phone(info, job)
+    if phone.ip_address:
+        text = text.replace(phone.ip_address, "the phone")
+    return text
+
+
+def _job_text(column: str) -> Callable[..., Awaitable[str | None]]:
+    async def resolve(self: DeployJob, info: Info) -> str | None:
+        return await redact_phone_address(info, self.row, getattr(self.row, column))
+
+    resolve.__name__ = column
+    return resolve
+
+
+async def _event_message(self: DeployEvent, info: Info) -> str | None:
+    if self.text is None:
+        return None
+    job = await loaders_of(info).one(models.DeployJob, self.job_id, "events")
+    return await redact_phone_address(info, job, self.text) if job is not None else None
+
+
 @strawberry.type(
     description="A durable job working on one phone. Jobs of one phone run one at a time, "
     "in the order they were asked for: a request made while another job of the phone is "
@@ -46,9 +89,12 @@ class DeployJob(Node):
     kind: DeployJobKind
     status: DeployJobStatus
     restart: str | None = strawberry.field(
-        description='"ok" once the phone is back, or the error message of the step that failed.'
+        resolver=_job_text("restart"),
+        description='"ok" once the phone is back, or the error message of the step that failed.',
     )
-    error: str | None = strawberry.field(description="The failure message, when it failed.")
+    error: str | None = strawberry.field(
+        resolver=_job_text("error"), description="The failure message, when it failed."
+    )
     cancel_requested: bool = strawberry.field(
         description="Cancelling was asked for while it ran; it stops before its next step."
     )
@@ -63,8 +109,6 @@ class DeployJob(Node):
             id=strawberry.ID(to_global_id("DeployJob", row.id)),
             kind=models.DeployJobKind(row.kind),
             status=models.DeployJobStatus(row.status),
-            restart=row.restart,
-            error=row.error,
             cancel_requested=row.cancel_requested,
             created_at=row.created_at,
             started_at=row.started_at,
@@ -104,17 +148,19 @@ register_node("DeployJob", models.DeployJob, DeployJob.from_model)
 class DeployEvent:
     step: DeployStep
     message: str | None = strawberry.field(
-        description="What happened: the failure message on FAILED, details on other steps."
+        resolver=_event_message,
+        description="What happened: the failure message on FAILED, details on other steps.",
     )
     at: datetime
     job_id: strawberry.Private[int]
     event_id: strawberry.Private[int]
+    text: strawberry.Private[str | None]
 
     @classmethod
     def from_model(cls, row: models.DeployEvent) -> DeployEvent:
         return cls(
             step=models.DeployStep(row.step),
-            message=row.message,
+            text=row.message,
             at=row.at,
             job_id=row.job_id,  # type: ignore[attr-defined]
             event_id=row.id,
@@ -125,7 +171,7 @@ class DeployEvent:
         """From an event bus message (``app.deploy.pipeline.bus_message``)."""
         return cls(
             step=models.DeployStep(event["step"]),
-            message=event.get("message"),
+            text=event.get("message"),
             at=datetime.fromisoformat(event["at"]),
             job_id=int(event["job_id"]),
             event_id=int(event["id"]),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,8 +11,8 @@ from tortoise.queryset import QuerySet
 
 from app.core.context import Info, loaders_of
 from app.core.inputs import provided
+from app.core.loaders import capped_lists
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate_nested
-from app.core.scope import visible
 from app.devices import models
 from app.devices.filters import PhoneFilter, filter_phones
 from app.pbx.models import SipUser
@@ -56,22 +55,11 @@ async def company_user_by_extension(info: Info, company_id: int | None, extensio
 
 
 def user_phones(info: Info) -> DataLoader[int, list[models.Phone]]:
-    """Visible phones with a line assigned to each user, by MAC."""
-    viewer = loaders_of(info).viewer
+    """Visible phones with a line assigned to each user, by MAC (phones joined to their
+    lines, partitioned by the line's user; a phone with two of its lines appears once)."""
 
     async def load(phones: QuerySet[models.Phone], keys: list[int]) -> list[list[models.Phone]]:
-        pairs = await (
-            visible(models.PhoneLine, viewer)
-            .filter(sip_user_id__in=keys)
-            .order_by("sip_user_id", "phone_id")  # DISTINCT (USER scope) orders by selected columns
-            .values_list("sip_user_id", "phone_id")
-        )
-        found = {p.id: p for p in await phones.filter(id__in=list({pid for _, pid in pairs}))}
-        out: dict[int, dict[int, models.Phone]] = defaultdict(dict)
-        for user_id, phone_id in pairs:
-            if phone_id in found:
-                out[user_id][phone_id] = found[phone_id]
-        return [sorted(out[k].values(), key=lambda p: p.mac) if k in out else [] for k in keys]
+        return await capped_lists(phones.distinct(), "lines__sip_user_id", keys, ("mac",))
 
     return loaders_of(info).batch("devices.user_phones", models.Phone, load)
 

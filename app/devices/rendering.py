@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
+from tortoise.expressions import Q
 
 from app.core.crypto import decrypt
 from app.core.errors import ErrorCode, UserInputError, invalid
@@ -245,7 +246,10 @@ async def render_phone_config(phone_id: int) -> tuple[str, bytes]:
         raise UserInputError(
             ErrorCode.REQUIRED, "The phone has no model, so no config file name", ["mac"]
         )
-    template = await models.PhoneTemplate.get_or_none(id=phone.template_id)  # type: ignore[attr-defined]
+    template = await models.PhoneTemplate.get_or_none(
+        Q(company_id=None) | Q(company_id=phone.company_id),  # type: ignore[attr-defined]
+        id=phone.template_id,  # type: ignore[attr-defined]
+    )
     if template is None:
         raise UserInputError(ErrorCode.REQUIRED, "The phone has no template", ["mac"])
     if template.model_id is not None and template.model_id != model.id:  # type: ignore[attr-defined]
@@ -318,7 +322,10 @@ async def render_dect_config(base_id: int) -> tuple[str, bytes]:
     model = await models.PhoneModel.get_or_none(id=base.model_id)  # type: ignore[attr-defined]
     if model is None:
         raise UserInputError(ErrorCode.REQUIRED, "The DECT base has no model", ["id"])
-    template = await models.PhoneTemplate.get_or_none(id=base.template_id)  # type: ignore[attr-defined]
+    template = await models.PhoneTemplate.get_or_none(
+        Q(company_id=None) | Q(company_id=base.company_id),  # type: ignore[attr-defined]
+        id=base.template_id,  # type: ignore[attr-defined]
+    )
     if template is None:
         raise UserInputError(ErrorCode.REQUIRED, "The DECT base has no template", ["id"])
     body = await _render(template, await dect_context(base), "id")

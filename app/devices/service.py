@@ -111,6 +111,19 @@ async def _mac_is_free(mac: str, path: tuple[str, ...]) -> None:
         raise duplicate(f"A phone or DECT base with MAC {mac} exists already", *path)
 
 
+def _check_template_company(
+    template: PhoneTemplate | None, company_id: int | None, path: tuple[str, ...]
+) -> None:
+    """A device keeps no template of another company (it moved company, keeping it)."""
+    if template is not None and template.company_id not in (None, company_id):  # type: ignore[attr-defined]
+        raise incompatible(
+            "The device's template belongs to its former company; give it another "
+            "templateFilename with the new companyId",
+            *path,
+            "companyId",
+        )
+
+
 def _check_template_fits(
     template: PhoneTemplate | None, model: PhoneModel | None, path: tuple[str, ...]
 ) -> None:
@@ -197,6 +210,7 @@ async def _apply_phone_fields(
             phone.company_id,  # type: ignore[attr-defined]
         )
         phone.template_id = template.id if template else None  # type: ignore[attr-defined]
+    _check_template_company(template, phone.company_id, p)  # type: ignore[attr-defined]
     if "model_id" in data or "template_filename" in data:
         blame = "templateFilename" if "template_filename" in data else "modelId"
         _check_template_fits(template, model, (*p, blame))
@@ -502,6 +516,7 @@ async def _apply_dect_fields(
             base.company_id,  # type: ignore[attr-defined]
         )
         base.template_id = template.id if template else None  # type: ignore[attr-defined]
+    _check_template_company(template, base.company_id, p)  # type: ignore[attr-defined]
     if "model_id" in data or "template_filename" in data:
         blame = "templateFilename" if "template_filename" in data else "modelId"
         _check_template_fits(template, model, (*p, blame))

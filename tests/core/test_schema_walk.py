@@ -804,8 +804,16 @@ def user_rules(walk: Walk, world: World) -> list[Finding]:
         for k in ("company", "domain", "user1", "group", "profile_user1", "token_user1",
                   "job_reboot1", "job_hotdesk")
     } | my_phones
+    # Where the phones without one of the user's lines are: no text may say it either
+    # (a job's error names the address it could not reach).
+    hidden_ips = {
+        f"127.0.{a.n}.{k}" for k in (1, 2, 3) if a.ids[f"phone{k}"] not in my_phones
+    }
     out: list[Finding] = []
     for r in walk.reached:
+        for key, value in r.data.items():
+            if isinstance(value, str) and any(ip in value for ip in hidden_ips):
+                out.append(_finding(WHEREABOUTS, r, f"{r.type}.{key} = {value!r}"))
         if r.type in USER_UNREADABLE:
             out.append(_finding(FORBIDDEN_TYPE, r, f"{r.type} {r.id or ''} ({world.owner(r.id)})"))
         elif r.type == "Phone":

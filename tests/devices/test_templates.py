@@ -211,3 +211,33 @@ async def test_sandbox_refuses_python_internals(admin: GraphQLClient, acme: Tena
     with pytest.raises(UserInputError) as exc:
         await render_phone_config(pk_of(phone["id"]))
     assert exc.value.errors[0].code.value == "INVALID"
+
+
+async def test_a_company_template_stays_with_its_company(
+    admin: GraphQLClient, acme: Tenant, globex: Tenant
+) -> None:
+    """A custom template made for one company is that company's: its admins see it,
+    another company's do not, and a device moving company cannot take it along."""
+    from tests.devices.conftest import UPDATE_PHONE
+
+    await create_template(admin, "acme-only.xml", "<device>acme</device>", companyId=acme.company_id)
+    seen = "{ phoneTemplates { filename } }"
+    assert {"filename": "acme-only.xml"} in (await acme.client.data(seen))["phoneTemplates"]
+    assert {"filename": "acme-only.xml"} not in (await globex.client.data(seen))["phoneTemplates"]
+    refused = await globex.client.data(
+        "mutation($i: PhoneInput!) { phoneCreate(input: $i) { userErrors { field code } } }",
+        {"i": {"mac": "AABBCCDD2101", "templateFilename": "acme-only.xml"}},
+    )
+    assert refused["phoneCreate"]["userErrors"] == [
+        {"field": ["input", "templateFilename"], "code": "NOT_FOUND"}
+    ]
+    phone = await create_phone(
+        admin, mac="AABBCCDD2102", companyId=acme.company_id,
+        modelId=await model_id(admin, "Cisco", "8845"), templateFilename="acme-only.xml",
+    )
+    to_globex = {"mac": phone["mac"], "input": {"companyId": globex.company_id}}
+    assert await phone_errors(admin, UPDATE_PHONE, to_globex) == [
+        {"field": ["input", "companyId"], "code": "INCOMPATIBLE"}
+    ]
+    to_globex["input"]["templateFilename"] = None
+    assert await phone_errors(admin, UPDATE_PHONE, to_globex) == []
