@@ -61,7 +61,9 @@ class RequireAuthentication(SchemaExtension):
         ctx = self.execution_context
         viewer = getattr(ctx.context, "viewer", None)
         if viewer is None and not _only_introspection(ctx):
-            ctx.result = ExecutionResult(data=None, errors=[unauthenticated()])
+            problem = getattr(ctx.context, "auth_problem", None)
+            error = unauthenticated(problem) if problem else unauthenticated()
+            ctx.result = ExecutionResult(data=None, errors=[error])
         yield
 
 
