@@ -370,6 +370,14 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
                 raise HTTPException(415, "Send the request as application/json.")
         return await super().parse_http_body(request)
 
+    def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:
+        # Strawberry's hook for a JSON array body; batching is never enabled here.
+        raise HTTPException(
+            400,
+            "Send one operation per request: a JSON array of operations (batching) "
+            "is not supported.",
+        )
+
     async def execute_single(  # noqa: PLR0913
         self,
         request: Request,
