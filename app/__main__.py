@@ -22,6 +22,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=sorted(ROLES))
     create.add_argument("--company", help="company id (global or numeric) for company-admin")
     create.add_argument("--sip-user", help="SIP user id (global or numeric) for user")
+    create.add_argument(
+        "--create-database",
+        action="store_true",
+        help="create the configured database when it does not exist yet (normally the "
+        "token goes into the database the server already uses)",
+    )
     mk = sub.add_parser("make-migration", help="(developers) write a migration for model changes")
     mk.add_argument("name", nargs="?", default="update")
     mk.add_argument(
@@ -48,9 +54,21 @@ async def _token_create(args: argparse.Namespace) -> None:
 
     from app.core.auth import create_token
     from app.core.models import Company, Role
-    from app.db import migrate, tortoise_config
+    from app.db import database_problem, describe_database, migrate, tortoise_config
     from app.pbx.models import SipUser
+    from app.settings import get_settings
 
+    settings = get_settings()
+    if not args.create_database:
+        problem = await database_problem()
+        if problem is not None:
+            raise SystemExit(
+                f"No PhoneGraph database: {problem}.\n"
+                "A token stored in a new database would be unknown to the server. Give this "
+                "command the server's settings (PHONEGRAPH_DATABASE_URL, or PHONEGRAPH_DATA_DIR; "
+                f"the data folder now is {settings.data_dir}), or start the server once, "
+                "or pass --create-database to create that database here."
+            )
     await migrate()
     await Tortoise.init(config=tortoise_config())
     try:
@@ -72,6 +90,10 @@ async def _token_create(args: argparse.Namespace) -> None:
             sip_user_id=sip_user_id if role == Role.USER else None,
         )
         print(secret)
+        print(
+            f"(stored in {describe_database(settings.database_url)}; shown only this once)",
+            file=sys.stderr,
+        )
     finally:
         await Tortoise.close_connections()
 

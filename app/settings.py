@@ -39,6 +39,31 @@ def _positive_int(name: str, default: int) -> int:
     return value
 
 
+# The project folder (it is installed in place, as `make serve` and the Docker image do).
+# Relative paths in the settings are the project's, not the current directory's, so the
+# command line run from anywhere finds the data the server uses.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def project_path(path: Path) -> Path:
+    """``path`` made absolute against the project folder (against the current directory
+    when the package is not installed from a checkout)."""
+    if path.is_absolute():
+        return path
+    base = PROJECT_DIR if (PROJECT_DIR / "pyproject.toml").is_file() else Path.cwd()
+    return (base / path).resolve()
+
+
+def _sqlite_url_in_project(url: str) -> str:
+    """A ``sqlite://relative/path`` URL made absolute the way :func:`project_path` does."""
+    if not url.startswith("sqlite://"):
+        return url
+    path, sep, query = url.removeprefix("sqlite://").partition("?")
+    if not path or path == ":memory:" or Path(path).is_absolute():
+        return url
+    return f"sqlite://{project_path(Path(path))}{sep}{query}"
+
+
 def _str(name: str, default: str | None = None) -> str | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -106,13 +131,14 @@ class Settings:
 
 def load_settings() -> Settings:
     """Read the environment into a :class:`Settings`."""
-    data_dir = Path(_str("PHONEGRAPH_DATA_DIR", "data") or "data")
+    data_dir = project_path(Path(_str("PHONEGRAPH_DATA_DIR", "data") or "data"))
     return Settings(
         host=_str("PHONEGRAPH_HOST", "127.0.0.1") or "127.0.0.1",
         port=_int("PHONEGRAPH_PORT", 8000),
         data_dir=data_dir,
-        database_url=_str("PHONEGRAPH_DATABASE_URL", f"sqlite://{data_dir}/phonegraph.sqlite3")
-        or "",
+        database_url=_sqlite_url_in_project(
+            _str("PHONEGRAPH_DATABASE_URL", f"sqlite://{data_dir}/phonegraph.sqlite3") or ""
+        ),
         redis_url=_str("PHONEGRAPH_REDIS_URL"),
         redis_channel=_str("PHONEGRAPH_REDIS_CHANNEL", "phonegraph:events") or "phonegraph:events",
         bootstrap_token=_str("PHONEGRAPH_BOOTSTRAP_TOKEN"),

@@ -41,6 +41,54 @@ def parse_authorization(header: str | None) -> str | None:
     return secret.strip()
 
 
+# Why a request is not authenticated, said to the caller. Each names only what the caller
+# sent (never whether a token exists, was revoked or belongs to someone); over WebSocket
+# the text is also the close reason, which must stay within 123 bytes.
+_REQUIRED = "A valid API token is required: "
+_PROBLEMS = {
+    "header": {
+        "missing": "the request has no Authorization header (send Authorization: Bearer <token>).",
+        "not_bearer": "the Authorization header must read Bearer <token>.",
+        "placeholder": "the Authorization header still holds the placeholder <token>; "
+        "put your token there.",
+    },
+    "connection_init": {
+        "missing": "connection_init has no Authorization "
+        '(send {"Authorization": "Bearer <token>"}).',
+        "not_bearer": "Authorization in connection_init must read Bearer <token>.",
+        "placeholder": "Authorization still holds the placeholder <token>; put your token there.",
+    },
+}
+UNKNOWN_TOKEN = _REQUIRED + "this token is unknown or has been revoked."
+
+
+def authorization_problem(header: object, *, sent_in: str = "header") -> str | None:
+    """What is wrong with an ``Authorization`` value before any lookup, or ``None`` when it
+    is a well-formed ``Bearer <secret>``. ``sent_in`` is ``"header"`` (HTTP) or
+    ``"connection_init"`` (the WebSocket's first message)."""
+    problems = _PROBLEMS[sent_in]
+    if header is None or (isinstance(header, str) and not header.strip()):
+        return _REQUIRED + problems["missing"]
+    secret = parse_authorization(header) if isinstance(header, str) else None
+    if secret is None:
+        return _REQUIRED + problems["not_bearer"]
+    if secret.startswith("<") and secret.endswith(">"):
+        return _REQUIRED + problems["placeholder"]
+    return None
+
+
+async def authenticate_authorization(
+    header: object, *, sent_in: str = "header"
+) -> tuple[Viewer | None, str | None]:
+    """The viewer of an ``Authorization`` value, or ``None`` with the reason (see
+    :func:`authorization_problem`; an unknown or revoked token is one reason)."""
+    problem = authorization_problem(header, sent_in=sent_in)
+    if problem is not None:
+        return None, problem
+    viewer = await authenticate(parse_authorization(header))  # type: ignore[arg-type]
+    return (viewer, None) if viewer is not None else (None, UNKNOWN_TOKEN)
+
+
 async def authenticate(secret: str | None) -> Viewer | None:
     """The viewer a token secret belongs to, or ``None`` (unknown, revoked, malformed)."""
     if not secret or len(secret) > 512:

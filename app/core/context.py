@@ -20,6 +20,8 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
+    # Why ``viewer`` is None (no header, not Bearer, a placeholder, an unknown token).
+    auth_problem: str | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -27,7 +29,7 @@ class Context:
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:
-            raise unauthenticated()
+            raise unauthenticated(self.auth_problem) if self.auth_problem else unauthenticated()
         return self.viewer
 
     def fresh_loaders(self) -> Loaders:

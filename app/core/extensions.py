@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
@@ -17,6 +18,7 @@ from strawberry.extensions import (
 
 from app.core.cost import QueryNodeBudget
 from app.core.errors import AccessError, BadRequestError, unauthenticated
+from app.core.scalars import InvalidScalarValue
 from app.settings import get_settings
 
 log = logging.getLogger("app.errors")
@@ -61,7 +63,9 @@ class RequireAuthentication(SchemaExtension):
         ctx = self.execution_context
         viewer = getattr(ctx.context, "viewer", None)
         if viewer is None and not _only_introspection(ctx):
-            ctx.result = ExecutionResult(data=None, errors=[unauthenticated()])
+            problem = getattr(ctx.context, "auth_problem", None)
+            error = unauthenticated(problem) if problem else unauthenticated()
+            ctx.result = ExecutionResult(data=None, errors=[error])
         yield
 
 
@@ -82,6 +86,53 @@ def _should_mask(error: GraphQLError) -> bool:
     return True
 
 
+# graphql-core's wording around a custom scalar's refusal, which repeats the value and
+# quotes the scalar's own message again: "Expected value of type 'MacAddress', but
+# encountered error ''zz' is not…'; found: "zz"."
+_WRAPPED_SCALAR_ERROR = re.compile(
+    r"Expected value of type '[^']*', but encountered error '.*'; found: .*\.$", re.DOTALL
+)
+# The built-in scalars' refusals ("Int cannot represent non-integer value: "x"").
+_BUILT_IN_SCALAR_ERROR = re.compile(r"\b(Int|Float|String|Boolean|ID) cannot represent\b")
+
+
+def _root_error(error: GraphQLError) -> BaseException | None:
+    cause: BaseException | None = error.original_error
+    seen = 0
+    while isinstance(cause, GraphQLError) and cause.original_error is not None and seen < 5:
+        cause, seen = cause.original_error, seen + 1
+    return cause
+
+
+def shape_input_error(error: GraphQLError) -> GraphQLError:
+    """A refused scalar value (a bad MacAddress, a string for an Int, in the document or a
+    variable) as an ``INVALID`` error whose message says it once, plainly."""
+    if error.path is not None or (error.extensions or {}).get("code"):
+        return error
+    root = _root_error(error)
+    message = error.message
+    if isinstance(root, InvalidScalarValue):
+        message = _WRAPPED_SCALAR_ERROR.sub(lambda _: str(root), message)
+    elif not _BUILT_IN_SCALAR_ERROR.search(message):
+        return error
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "code": "INVALID"},
+    )
+
+
+class ShapeErrors(MaskErrors):
+    """Input errors made readable (:func:`shape_input_error`), internal errors masked."""
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return super()._process_errors([shape_input_error(e) for e in errors])
+
+
 def schema_extensions() -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
     """Factories, not instances: instances would be shared between concurrent requests."""
     return [
@@ -90,5 +141,5 @@ def schema_extensions() -> list[Callable[[], SchemaExtension] | type[SchemaExten
         lambda: MaxAliasesLimiter(max_alias_count=get_settings().max_aliases),
         lambda: MaxTokensLimiter(max_token_count=get_settings().max_tokens),
         lambda: QueryNodeBudget(max_nodes=get_settings().max_query_nodes),
-        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal server error"),
+        lambda: ShapeErrors(should_mask_error=_should_mask, error_message="Internal server error"),
     ]

@@ -24,12 +24,16 @@ from strawberry.schema.exceptions import (
     CannotGetOperationTypeError,
     InvalidOperationTypeError,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UnsetType
 
-from app.core.auth import authenticate, parse_authorization
+from app.core.auth import authenticate_authorization
 from app.core.context import Context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -191,6 +195,56 @@ this page; no restart is needed:</p>
 # ---------------------------------------------------------------- WebSocket
 
 
+# Closing with 4403 the caller sees only the close reason: it says what is wrong.
+DEFAULT_REJECTION = "A valid API token is required."
+SUBSCRIBE_BEFORE_ACK = (
+    "A valid API token is required: send connection_init with Authorization before subscribing."
+)
+
+
+def _rejection_reason(error: ConnectionRejectionError) -> str:
+    message = error.payload.get("message") if isinstance(error.payload, dict) else None
+    return message if isinstance(message, str) and message else DEFAULT_REJECTION
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+    """``graphql-transport-ws``, with close reasons that say why the token was refused
+    (the stock handler says only "Forbidden" / "Unauthorized")."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        # Strawberry's own steps, but for the close reason.
+        if self.connection_timed_out:
+            return
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        payload = message.get("payload", {})
+        if not isinstance(payload, dict):
+            await self.websocket.close(code=4400, reason="Invalid connection init payload")
+            return
+        if self.connection_init_received:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        self.connection_init_received = True
+        if isinstance(self.context, Context):
+            self.context.connection_params = payload
+        try:
+            ack_payload = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.websocket.close(code=4403, reason=_rejection_reason(exc))
+            return
+        if isinstance(ack_payload, UnsetType) or ack_payload is None:
+            await self.send_message({"type": "connection_ack"})
+        else:
+            await self.send_message({"type": "connection_ack", "payload": ack_payload})
+        self.connection_acknowledged = True
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if not self.connection_acknowledged:
+            await self.websocket.close(code=4401, reason=SUBSCRIBE_BEFORE_ACK)
+            return
+        await super().handle_subscribe(message)
+
+
 class LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     """The legacy ``graphql-ws`` protocol, closing with 4403 on a bad token like the
     current protocol does (the stock handler closes with 1011)."""
@@ -199,15 +253,16 @@ class LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         payload = message.get("payload")
         if payload is not None and not isinstance(payload, dict):
             await self.send_message({"type": "connection_error"})
-            await self.websocket.close(code=4403, reason="Forbidden")
+            await self.websocket.close(code=4403, reason="Invalid connection init payload")
             return
         if isinstance(self.context, Context):
             self.context.connection_params = payload
         try:
             await self.view.on_ws_connect(self.context)
-        except ConnectionRejectionError:
-            await self.send_message({"type": "connection_error"})
-            await self.websocket.close(code=4403, reason="Forbidden")
+        except ConnectionRejectionError as exc:
+            reason = _rejection_reason(exc)
+            await self.send_message({"type": "connection_error", "payload": {"message": reason}})
+            await self.websocket.close(code=4403, reason=reason)
             return
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
@@ -222,6 +277,7 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
     """Strawberry's ASGI view with PhoneGraph's context, WebSocket authentication, the
     GraphQL-over-HTTP rules Strawberry leaves out, and an offline GraphiQL."""
 
+    graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -254,18 +310,18 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
         if isinstance(request, WebSocket):
             # Authenticated from the connection_init payload (on_ws_connect).
             return Context(viewer=None, request=request, response=response)
-        secret = parse_authorization(request.headers.get("authorization"))
-        viewer = await authenticate(secret) if secret else None
-        return Context(viewer=viewer, request=request, response=response)
+        viewer, problem = await authenticate_authorization(request.headers.get("authorization"))
+        return Context(viewer=viewer, request=request, response=response, auth_problem=problem)
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         params = context.connection_params or {}
         header = None
         if isinstance(params, dict):
-            header = params.get("Authorization") or params.get("authorization")
-        viewer = await authenticate(parse_authorization(header)) if header else None
+            header = params.get("Authorization", params.get("authorization"))
+        viewer, problem = await authenticate_authorization(header, sent_in="connection_init")
         if viewer is None:
-            raise ConnectionRejectionError({"message": "A valid API token is required."})
+            context.auth_problem = problem
+            raise ConnectionRejectionError({"message": problem or DEFAULT_REJECTION})
         context.viewer = viewer
         context.fresh_loaders()
         return None
@@ -313,6 +369,14 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
             if content_type != JSON:
                 raise HTTPException(415, "Send the request as application/json.")
         return await super().parse_http_body(request)
+
+    def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:
+        # Strawberry's hook for a JSON array body; batching is never enabled here.
+        raise HTTPException(
+            400,
+            "Send one operation per request: a JSON array of operations (batching) "
+            "is not supported.",
+        )
 
     async def execute_single(  # noqa: PLR0913
         self,

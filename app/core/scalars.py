@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import NewType
 
 import strawberry
 
 _HEX12 = re.compile(r"^[0-9A-Fa-f]{12}$")
+_SHOWN = 40  # characters of a refused value repeated in its error message
+
+
+class InvalidScalarValue(ValueError):
+    """A value a custom scalar refuses; its message is complete and meant for the client
+    (the API answers it as a top-level error with ``extensions.code`` ``INVALID``)."""
+
+
+def shown(value: object) -> str:
+    """``value`` as a client wrote it, in JSON, cut short if long."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
 def normalize_mac(value: str) -> str:
@@ -16,7 +32,7 @@ def normalize_mac(value: str) -> str:
     Raises ValueError for anything else.
     """
     if not isinstance(value, str):
-        raise ValueError("a MAC address must be a string")
+        raise InvalidScalarValue(f"{shown(value)} is not a MAC address: {_MAC_FORMS}")
     raw = value.strip()
     if _HEX12.match(raw):
         return raw.upper()
@@ -26,9 +42,10 @@ def normalize_mac(value: str) -> str:
             len(p) == group and _HEX12.match(p.rjust(12, "0")) for p in parts
         ):
             return "".join(parts).upper()
-    raise ValueError(
-        f"{value!r} is not a MAC address (12 hex digits, bare or separated by ':', '-' or '.')"
-    )
+    raise InvalidScalarValue(f"{shown(value)} is not a MAC address: {_MAC_FORMS}")
+
+
+_MAC_FORMS = "give 12 hex digits, bare or separated by ':', '-' or '.' (AA:BB:CC:DD:EE:01)"
 
 
 def format_mac(mac12: str) -> str:

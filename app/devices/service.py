@@ -31,6 +31,7 @@ from app.core.errors import (
 )
 from app.core.ids import decode_id
 from app.core.models import Company, Role
+from app.core.scalars import format_mac
 from app.core.scope import company_in_scope, get_visible, require_write, visible
 from app.core.validation import (
     Cleaner,
@@ -108,7 +109,7 @@ async def _template(
 async def _mac_is_free(mac: str, path: tuple[str, ...]) -> None:
     """MACs are unique across phones and DECT bases, so a fetched file name means one device."""
     if await Phone.filter(mac=mac).exists() or await DectBase.filter(mac=mac).exists():
-        raise duplicate(f"A phone or DECT base with MAC {mac} exists already", *path)
+        raise duplicate(f"A phone or DECT base with MAC {format_mac(mac)} exists already", *path)
 
 
 def _check_template_company(

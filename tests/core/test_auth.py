@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tests.conftest import ADMIN_TOKEN, GraphQLClient, LiveServer, create_company, create_token
+import pytest
+
+from tests.conftest import (
+    ADMIN_TOKEN,
+    CREATE_TOKEN,
+    GraphQLClient,
+    LiveServer,
+    create_company,
+    create_token,
+)
 
 
 async def test_operation_without_token_is_unauthenticated(anonymous: GraphQLClient) -> None:
@@ -114,3 +123,63 @@ async def test_company_admin_token_needs_a_company(admin: GraphQLClient) -> None
     assert body["apiTokenCreate"]["userErrors"] == [
         {"field": ["input", "companyId"], "code": "REQUIRED"}
     ]
+
+
+# ---------------------------------------------------------------- what UNAUTHENTICATED says
+
+
+async def _unauthenticated_message(live_server: LiveServer, authorization: str | None) -> str:
+    import httpx
+
+    headers = {"content-type": "application/json"}
+    if authorization is not None:
+        headers["authorization"] = authorization
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        response = await client.post(
+            "/graphql", json={"query": "{ viewer { role } }"}, headers=headers
+        )
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    return error["message"]
+
+
+@pytest.mark.parametrize(
+    ("authorization", "says"),
+    [
+        (None, "the request has no Authorization header (send Authorization: Bearer <token>)."),
+        ("", "the request has no Authorization header (send Authorization: Bearer <token>)."),
+        ("Basic YWRtaW46YWRtaW4=", "the Authorization header must read Bearer <token>."),
+        ("pgt_0123456789", "the Authorization header must read Bearer <token>."),
+        ("Bearer", "the Authorization header must read Bearer <token>."),
+        (
+            "Bearer <token>",
+            "the Authorization header still holds the placeholder <token>; put your token there.",
+        ),
+        ("Bearer pgt_not-a-real-token", "this token is unknown or has been revoked."),
+    ],
+    ids=["no-header", "empty", "basic", "no-scheme", "bearer-alone", "placeholder", "unknown"],
+)
+async def test_unauthenticated_says_what_is_wrong(
+    live_server: LiveServer, authorization: str | None, says: str
+) -> None:
+    message = await _unauthenticated_message(live_server, authorization)
+    assert message == f"A valid API token is required: {says}"
+
+
+async def test_a_revoked_token_reads_exactly_like_an_unknown_one(
+    admin: GraphQLClient, live_server: LiveServer
+) -> None:
+    company_id = await create_company(admin, "Acme")
+    created = await admin.mutate(
+        CREATE_TOKEN, {"input": {"name": "t", "role": "COMPANY_ADMIN", "companyId": company_id}}
+    )
+    secret = created["token"]
+    await admin.mutate(
+        "mutation($id: ID!) { apiTokenRevoke(id: $id) { deletedId userErrors { code } } }",
+        {"id": created["apiToken"]["id"]},
+    )
+
+    revoked = await _unauthenticated_message(live_server, f"Bearer {secret}")
+    unknown = await _unauthenticated_message(live_server, "Bearer pgt_never-issued")
+    assert revoked == unknown  # nothing tells a revoked token from one never issued
+    assert secret not in revoked

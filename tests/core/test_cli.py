@@ -39,6 +39,7 @@ def test_migrate_applies_once_then_reports_up_to_date(tmp_path: Path) -> None:
 
 
 async def test_token_create_prints_a_working_secret_once(tmp_path: Path) -> None:
+    assert run(["migrate"], tmp_path).returncode == 0  # the server's database exists
     created = run(["token", "create", "--name", "ops", "--role", "system-admin"], tmp_path)
     assert created.returncode == 0, created.stderr
     secret = created.stdout.strip()
@@ -64,6 +65,7 @@ async def test_token_create_prints_a_working_secret_once(tmp_path: Path) -> None
 
 
 def test_company_admin_token_needs_an_existing_company(tmp_path: Path) -> None:
+    assert run(["migrate"], tmp_path).returncode == 0
     refused = run(
         ["token", "create", "--name", "x", "--role", "company-admin", "--company", "42"], tmp_path
     )
@@ -76,3 +78,79 @@ def test_unknown_role_is_refused(tmp_path: Path, role: str) -> None:
     refused = run(["token", "create", "--name", "x", "--role", role], tmp_path)
     assert refused.returncode == 2
     assert "invalid choice" in refused.stderr
+
+
+def test_token_create_refuses_to_create_a_database_that_does_not_exist(tmp_path: Path) -> None:
+    refused = run(["token", "create", "--name", "ops", "--role", "system-admin"], tmp_path)
+
+    assert refused.returncode == 1
+    assert refused.stdout == ""  # no secret printed
+    assert f"there is no database file {tmp_path}/cli.sqlite3" in refused.stderr
+    assert "--create-database" in refused.stderr
+    assert "PHONEGRAPH_DATA_DIR" in refused.stderr
+    assert not (tmp_path / "cli.sqlite3").exists()
+
+
+def test_token_create_refuses_a_database_never_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "cli.sqlite3").close()  # an empty file, no tables
+    refused = run(["token", "create", "--name", "ops", "--role", "system-admin"], tmp_path)
+
+    assert refused.returncode == 1
+    assert "has never been migrated" in refused.stderr
+
+
+def test_token_create_makes_a_new_database_when_asked(tmp_path: Path) -> None:
+    created = run(
+        ["token", "create", "--name", "ops", "--role", "system-admin", "--create-database"],
+        tmp_path,
+    )
+
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().startswith("pgt_")
+    assert f"stored in {tmp_path}/cli.sqlite3" in created.stderr
+    assert (tmp_path / "cli.sqlite3").is_file()
+
+
+def test_token_create_run_elsewhere_uses_the_projects_paths_not_the_current_directory(
+    tmp_path: Path,
+) -> None:
+    # Relative paths in the settings are the project's: the server (run from the project
+    # by make serve) and the command line run from anywhere mean the same files.
+    assert run(["migrate"], tmp_path).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    relative_db = os.path.relpath(tmp_path / "cli.sqlite3", ROOT)
+    created = subprocess.run(
+        [sys.executable, "-m", "app", "token", "create", "--name", "ops", "--role", "system-admin"],
+        cwd=elsewhere,
+        env={
+            **os.environ,
+            "PHONEGRAPH_DATA_DIR": os.path.relpath(tmp_path / "data", ROOT),
+            "PHONEGRAPH_DATABASE_URL": f"sqlite://{relative_db}",
+            "PHONEGRAPH_SECRET_KEY": "cli-test-key",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert created.returncode == 0, created.stderr
+    assert f"stored in {tmp_path}/cli.sqlite3" in created.stderr
+    assert list(elsewhere.iterdir()) == []  # nothing made in the current directory
+
+
+def test_default_data_folder_is_the_projects_whatever_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.settings import load_settings
+
+    for name in ("PHONEGRAPH_DATA_DIR", "PHONEGRAPH_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    settings = load_settings()
+
+    assert settings.data_dir == ROOT / "data"
+    assert settings.database_url == f"sqlite://{ROOT}/data/phonegraph.sqlite3"

@@ -3,7 +3,9 @@
 //
 // usage: node graphiql_browser.mjs <options.json>
 //   {baseUrl, token, chromium, userDataDir, screenshot, subscription?, subscriptionScreenshot?,
-//    timeoutMs?}
+//    refused?: {headers, subscription, expect, withinMs, screenshot}, timeoutMs?}
+// `refused` runs a subscription with other headers (a bad token) and waits at most
+// `withinMs` for the result pane to show `expect`.
 // Prints one JSON line with what happened; the caller asserts on it.
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
@@ -21,6 +23,8 @@ const report = {
   headersEditor: null,
   queryResult: null,
   subscriptionResult: null,
+  refusedResult: null,
+  refusedShownWithinDeadline: null,
 };
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
@@ -109,7 +113,7 @@ try {
     });
   }
 
-  async function run(query) {
+  async function run(query, { waitForResult = true } = {}) {
     await replaceText(queryEditor, query);
     // GraphiQL analyses the edited document after a short pause, as a person makes one;
     // it picks HTTP or WebSocket from that analysis.
@@ -119,6 +123,7 @@ try {
       return Boolean(ast && ast.loc && ast.loc.source.body === cm.getValue());
     });
     await page.locator(".graphiql-execute-button").click();
+    if (!waitForResult) return;
     await page.waitForFunction(() => {
       const cm = document.querySelector(".graphiql-response .CodeMirror");
       return cm && cm.CodeMirror && cm.CodeMirror.getValue().trim().length > 0;
@@ -146,6 +151,38 @@ try {
     report.subscriptionResult = await resultText();
     if (options.subscriptionScreenshot) {
       await page.screenshot({ path: options.subscriptionScreenshot });
+    }
+  }
+
+  if (options.refused) {
+    const refused = options.refused;
+    await replaceText(headersEditor, JSON.stringify(refused.headers));
+    await page.evaluate(() => {
+      document.querySelector(".graphiql-response .CodeMirror").CodeMirror.setValue("");
+    });
+    await run(refused.subscription, { waitForResult: false });
+    try {
+      await page.waitForFunction(
+        (expected) =>
+          document
+            .querySelector(".graphiql-response .CodeMirror")
+            .CodeMirror.getValue()
+            .includes(expected),
+        refused.expect,
+        { timeout: refused.withinMs }
+      );
+      report.refusedShownWithinDeadline = true;
+    } catch {
+      report.refusedShownWithinDeadline = false;
+    }
+    report.refusedResult = await resultText();
+    if (refused.screenshot) {
+      await page.screenshot({ path: refused.screenshot });
+    }
+    // The refused socket is closed (by the server); wait for the browser to say so.
+    const deadline = Date.now() + 5000;
+    while (report.websockets.some((ws) => !ws.closed) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 } finally {

@@ -97,3 +97,51 @@ async def test_graphiql_subscription_authenticates_the_websocket_from_the_header
     result = report["subscriptionResult"].lower()
     assert "not found" in result or "not_found" in result, result
     assert "4403" not in result
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        ("Bearer not-a-token", "this token is unknown or has been revoked."),
+        ("Bearer <token>", "Authorization still holds the placeholder <token>; put your token there."),
+    ],
+    ids=["unknown-token", "placeholder"],
+)
+async def test_graphiql_subscription_with_a_bad_token_says_so_at_once(
+    browser: str, live_server: LiveServer, tmp_path: Path, authorization: str, reason: str
+) -> None:
+    expected = "A valid API token is required — put it in the Headers tab."
+    screenshot = ARTIFACTS / f"graphiql-refused-{authorization.split()[-1].strip('<>')}.png"
+    report = await _drive(
+        live_server,
+        browser,
+        tmp_path,
+        refused={
+            "headers": {"Authorization": authorization},
+            "subscription": "subscription Watch { phoneEvents { step message } }",
+            "expect": expected,
+            "withinMs": 2000,
+            "screenshot": str(screenshot),
+        },
+    )
+
+    assert report["refusedShownWithinDeadline"], report["refusedResult"]
+    result = json.loads(report["refusedResult"])
+    assert result == {
+        "errors": [
+            {
+                "message": expected,
+                "extensions": {
+                    "code": "UNAUTHENTICATED",
+                    "closeCode": 4403,
+                    "reason": f"A valid API token is required: {reason}",
+                },
+            }
+        ]
+    }
+    assert "graphiql.min.js" not in report["refusedResult"]  # no stack trace
+    # One socket, refused and closed: nothing retried behind the message.
+    (socket,) = report["websockets"]
+    assert socket["closed"]
+    assert [json.loads(m)["type"] for m in socket["sent"]] == ["connection_init"]
+    assert report["pageErrors"] == []

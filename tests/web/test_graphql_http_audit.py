@@ -167,3 +167,14 @@ async def test_accept_header_picks_the_response_type(live_server: LiveServer) ->
         assert response.status_code == 200, accept
         assert response.headers["content-type"] == f"{expected}; charset=utf-8", accept
         assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_a_batched_body_is_told_to_send_one_operation_per_request(
+    live_server: LiveServer,
+) -> None:
+    body = '[{"query": "{ __typename }"}, {"query": "{ __typename }"}]'
+    response = await _post(live_server, body, "application/json", ADMIN_TOKEN)
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert error["message"].startswith("Send one operation per request")
+    assert "Batching is not enabled" not in error["message"]

@@ -151,6 +151,53 @@ async def test_transport_ws_without_a_valid_token_closes_with_4403(
     assert messages == []
 
 
+async def _close_reason(ws: ClientConnection, timeout: float = 10) -> tuple[int, str]:
+    import asyncio
+
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.recv()
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        return closed.rcvd.code, closed.rcvd.reason
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("payload", "says"),
+    [
+        (None, 'connection_init has no Authorization (send {"Authorization": "Bearer <token>"}).'),
+        ({"Authorization": ""}, 'connection_init has no Authorization (send {"Authorization": "Bearer <token>"}).'),
+        ({"Authorization": "Basic YWRtaW46YWRtaW4="}, "Authorization in connection_init must read Bearer <token>."),
+        ({"Authorization": 42}, "Authorization in connection_init must read Bearer <token>."),
+        ({"Authorization": "Bearer <token>"}, "Authorization still holds the placeholder <token>; put your token there."),
+        ({"authorization": "Bearer wrong"}, "this token is unknown or has been revoked."),
+    ],
+    ids=["no-payload", "empty", "not-bearer", "not-a-string", "placeholder", "unknown"],
+)
+@pytest.mark.parametrize("subprotocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_websocket_close_reason_says_what_is_wrong_with_the_token(
+    ws_factory: Any, subprotocol: str, payload: dict | None, says: str
+) -> None:
+    ws = await ws_factory(subprotocol)
+    init: dict[str, Any] = {"type": "connection_init"}
+    if payload is not None:
+        init["payload"] = payload
+    await ws.send(json.dumps(init))
+    code, reason = await _close_reason(ws)
+    assert code == 4403
+    assert reason == f"A valid API token is required: {says}"
+
+
+async def test_transport_ws_subscribe_before_connection_init_says_why(ws_factory: Any) -> None:
+    ws = await ws_factory("graphql-transport-ws")
+    await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": SUBSCRIPTION}}))
+    code, reason = await _close_reason(ws)
+    assert code == 4401
+    assert reason.startswith("A valid API token is required: send connection_init")
+
+
 async def test_transport_ws_subscribe_before_connection_init_is_refused(ws_factory: Any) -> None:
     ws = await ws_factory("graphql-transport-ws")
     await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": SUBSCRIPTION}}))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from app.deploy.wire import sip
 from app.deploy.wire.cisco import clear_services_session
 from app.deploy.wire.errors import PhoneStepError
 from app.deploy.wire.ftp import FtpTarget, LocalFolderTarget
@@ -113,6 +115,31 @@ async def test_nothing_listening_on_the_sip_port_is_reported() -> None:
     assert str(failure.value) == (
         f"phone unreachable: no answer to NOTIFY after 0.8 s (nothing listens on 127.0.0.1:{port})"
     )
+
+
+async def test_port_unreachable_fails_the_notify_at_once_without_retransmitting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kernel answers a datagram to a closed port with ICMP "port unreachable": the
+    # server knows at once that nothing listens, so it neither retransmits nor waits
+    # the whole transaction out (the 30 s limit here would be the wait otherwise).
+    sent: list[bytes] = []
+    original_send = sip._SipPeer.send
+
+    def counting_send(self: sip._SipPeer, message: bytes) -> None:
+        sent.append(message)
+        original_send(self, message)
+
+    monkeypatch.setattr(sip._SipPeer, "send", counting_send)
+    port = free_port()
+    with pytest.raises(PhoneStepError) as failure:
+        async with asyncio.timeout(25):  # a hang guard only: a regression fails, not stalls
+            await send_reboot_notify("127.0.0.1", port, 30)
+
+    assert str(failure.value) == (
+        f"phone unreachable: no answer to NOTIFY after 30.0 s (nothing listens on 127.0.0.1:{port})"
+    )
+    assert len(sent) == 1  # the first NOTIFY's ICMP answer ended the transaction
 
 
 async def test_unknown_host_is_reported() -> None:

@@ -93,10 +93,11 @@ def parse_response(datagram: bytes) -> SipResponse | None:
 
 
 class _Inbox(asyncio.DatagramProtocol):
-    """Collects datagrams; notes ICMP "port unreachable" for the error message."""
+    """Collects datagrams; notes ICMP "port unreachable" (nothing listens there)."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        # None stands for an ICMP "port unreachable": it wakes a waiting response().
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.refused = False
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
@@ -105,6 +106,7 @@ class _Inbox(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         if isinstance(exc, ConnectionRefusedError):
             self.refused = True
+            self.queue.put_nowait(None)
 
 
 def _host_in_uri(host: str) -> str:
@@ -170,13 +172,21 @@ class _SipPeer:
         self.transport.sendto(message)
 
     async def response(
-        self, method: str, cseq: int, call_id: str, branch: str, wait: float
+        self,
+        method: str,
+        cseq: int,
+        call_id: str,
+        branch: str,
+        wait: float,
+        *,
+        stop_if_refused: bool = False,
     ) -> SipResponse | None:
         """The next response of this transaction within ``wait`` seconds, else ``None``.
 
         A response belongs to the transaction when its top Via carries our branch and its
         CSeq method is ours (RFC 3261 §17.1.3); peers that drop the branch are matched by
-        Call-ID and CSeq instead.
+        Call-ID and CSeq instead. With ``stop_if_refused``, an ICMP "port unreachable"
+        ends the wait early (``None``; ``inbox.refused`` tells).
         """
         deadline = time.monotonic() + wait
         while (left := deadline - time.monotonic()) > 0:
@@ -184,6 +194,10 @@ class _SipPeer:
                 datagram = await asyncio.wait_for(self.inbox.queue.get(), left)
             except TimeoutError:
                 return None
+            if datagram is None:
+                if stop_if_refused:
+                    return None
+                continue
             response = parse_response(datagram)
             if response is None or response.cseq is None:
                 continue
@@ -208,6 +222,8 @@ async def send_reboot_notify(host: str, port: int, timeout: float) -> int:
 
     Retransmits like RFC 3261 Timer E (T1 doubling, capped at T2, every T2 once a
     provisional answer came) until a final response, for at most ``min(32 s, timeout)``.
+    An ICMP "port unreachable" is a transport error that ends the transaction at once
+    (RFC 3261 §17.1.4): nothing listens there, so retransmitting cannot help.
     Returns the 2xx status; raises :class:`PhoneStepError` on no answer or a refusal.
     """
     limit = min(TIMER_F, timeout)
@@ -226,7 +242,7 @@ async def send_reboot_notify(host: str, port: int, timeout: float) -> int:
         next_send = start
         while True:
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or peer.inbox.refused:
                 hint = f" (nothing listens on {peer.target})" if peer.inbox.refused else ""
                 raise PhoneStepError(
                     f"phone unreachable: no answer to NOTIFY after {limit:.1f} s{hint}"
@@ -236,7 +252,9 @@ async def send_reboot_notify(host: str, port: int, timeout: float) -> int:
                 next_send = now + interval
                 interval = min(interval * 2, T2)
             wait = min(next_send, deadline) - now
-            response = await peer.response("NOTIFY", 1, call_id, branch, wait)
+            response = await peer.response(
+                "NOTIFY", 1, call_id, branch, wait, stop_if_refused=True
+            )
             if response is None:
                 continue
             if response.status < 200:
