@@ -121,3 +121,8 @@ async def _sync_builtin_templates(
             row.content, row.model_id = content, model_id  # type: ignore[attr-defined]
             await row.save(update_fields=["content", "model_id", "updated_at"])
         # A custom template that took a built-in's name is the operator's: left alone.
+
+
+def line_auth_name(mac: str, port: int) -> str:
+    """The SIP auth name of a phone's line: its MAC and port, unique server-wide."""
+    return f"{mac}-{port}"

@@ -24,7 +24,7 @@ from app.core.errors import ErrorCode, UserInputError, invalid
 from app.core.models import Company
 from app.core.scalars import format_mac
 from app.devices import models
-from app.devices.catalogue import config_filename
+from app.devices.catalogue import config_filename, line_auth_name
 
 # What one render may take: a template is an operator's program, run for every phone
 # that fetches its config, so it is bounded in time and in what it writes.
@@ -184,7 +184,6 @@ async def _users_and_domains(user_ids: set[int]) -> tuple[dict[int, Any], dict[i
 
 async def phone_context(phone: models.Phone) -> dict[str, Any]:
     """What a phone's template sees (secrets decrypted: the config is for the phone)."""
-    from app.devices.types import line_auth_name
 
     model = await models.PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
     company = await Company.get_or_none(id=phone.company_id)  # type: ignore[attr-defined]

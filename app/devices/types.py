@@ -18,7 +18,7 @@ from app.core.pagination import Connection, PageArgs
 from app.core.scalars import MacAddress, format_mac
 from app.core.types import Company
 from app.devices import loaders, models
-from app.devices.catalogue import config_filename
+from app.devices.catalogue import config_filename, line_auth_name
 from app.devices.enums import (
     DectLanguage,
     PhoneStatus,
@@ -152,11 +152,6 @@ class PhoneLine:
     ) -> SipUser | None:
         row = await loaders_of(info).one(SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
         return SipUser.from_model(row) if row else None
-
-
-def line_auth_name(mac: str, port: int) -> str:
-    """The SIP auth name of a phone's line: its MAC and port, unique server-wide."""
-    return f"{mac}-{port}"
 
 
 def _detail(column: str) -> Callable[..., Awaitable[str | None]]:
