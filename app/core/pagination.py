@@ -179,6 +179,9 @@ def _fits(model: type[Model], key: OrderKey, value: Any) -> bool:
     """Whether ``value`` is of the type the sort column holds: a forged cursor must be
     refused here, not reach the database as a comparison it cannot make."""
     if key.null_as is not None:
+        # SQLite hands back COALESCE(datetime, ...) as text: either form is the column's.
+        if isinstance(key.null_as, datetime) and isinstance(value, str):
+            return len(value) <= 64
         expected: type = type(key.null_as)
     else:
         field = model._meta.fields_map.get(key.field)
