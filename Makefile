@@ -6,23 +6,24 @@ PIP    := $(PY) -m pip
 
 .PHONY: serve test lint migrate schema install install-test clean migration migrations-squash assets
 
-# Each set-up stage says what it does in one line (they run the first time only).
+# Each set-up stage says what it does in one line (they run the first time only); pip
+# is asked to print errors only (-qq), not its notices and build-backend warnings.
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "PhoneGraph needs Python 3.11 or newer (PYTHON=$(PYTHON))" >&2; exit 1; }
 	@echo "make: creating the virtual environment $(VENV) (first run only)"
 	@$(PYTHON) -m venv $(VENV)
-	@$(PIP) install --quiet --disable-pip-version-check --upgrade pip
+	@$(PIP) install --quiet --quiet --disable-pip-version-check --upgrade pip
 
 # Installs the project (and re-installs when pyproject.toml changes).
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	@echo "make: installing PhoneGraph and its Python packages into $(VENV) (about a minute the first time)"
-	@$(PIP) install --quiet --disable-pip-version-check -e .
+	@$(PIP) install --quiet --quiet --disable-pip-version-check -e .
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	@echo "make: installing PhoneGraph with its test tools into $(VENV) (about a minute the first time)"
-	@$(PIP) install --quiet --disable-pip-version-check -e '.[test]'
+	@$(PIP) install --quiet --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
