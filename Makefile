@@ -6,42 +6,63 @@ PIP    := $(PY) -m pip
 
 .PHONY: serve test lint migrate schema install install-test clean migration migrations-squash assets
 
+# Each set-up stage says what it does in one line (they run the first time only); pip
+# is asked to print errors only (-qq), not its notices and build-backend warnings.
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "PhoneGraph needs Python 3.11 or newer (PYTHON=$(PYTHON))" >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	@echo "make: creating the virtual environment $(VENV) (first run only)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --quiet --quiet --disable-pip-version-check --upgrade pip
 
 # Installs the project (and re-installs when pyproject.toml changes).
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e .
-	touch $@
+	@echo "make: installing PhoneGraph and its Python packages into $(VENV) (about a minute the first time)"
+	@$(PIP) install --quiet --quiet --disable-pip-version-check -e .
+	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[test]'
-	touch $(VENV)/.installed $@
+	@echo "make: installing PhoneGraph with its test tools into $(VENV) (about a minute the first time)"
+	@$(PIP) install --quiet --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-# GraphiQL's browser files (and the Node tools some tests use) from the npm registry, at
-# the versions package-lock.json pins, then the served files copied into
-# app/static/graphiql/vendor/ (no package's own install scripts run). Re-run when the
-# lock file changes.
+# GraphiQL's browser files (GraphiQL, React, ReactDOM) at the versions package-lock.json
+# pins, copied into app/static/graphiql/vendor/ where the server serves them. With npm:
+# `npm ci` of the packages the page needs (no devDependencies, no install scripts), then
+# the copy. Without npm: app/static/install_graphiql_assets.py fetches those three
+# packages from the addresses in the lock and checks their hashes (Python only). Either
+# way the API works without them. Re-run when the lock file changes.
 NPM    ?= npm
 NODE   ?= node
 ASSETS := app/static/graphiql/vendor/versions.json
 
 $(ASSETS): package.json package-lock.json
 	@if command -v $(NPM) >/dev/null 2>&1; then \
-		$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error && \
-		$(NODE) app/static/install-graphiql-assets.mjs; \
+		echo "make: fetching GraphiQL's browser files with npm (pinned in package-lock.json)"; \
+		{ { [ node_modules/.package-lock.json -nt package-lock.json ] && [ -d node_modules/graphiql ]; } \
+		  || $(NPM) ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null; } \
+		&& $(NODE) app/static/install-graphiql-assets.mjs >/dev/null; \
 	else \
-		echo "npm not found: GraphiQL will not be available (the API works)." \
-		     "Install Node.js 20 and npm, then run: make assets" >&2; \
-	fi
+		echo "make: fetching GraphiQL's browser files from the npm registry with Python (npm not found; pinned in package-lock.json)"; \
+		$(PYTHON) app/static/install_graphiql_assets.py --quiet; \
+	fi || echo "make: GraphiQL's files are not installed (the API works without them); retry with: make assets" >&2
 
 assets: $(ASSETS)
+
+# The Node.js tools some tests use (playwright-core drives the browser test, graphql-http
+# audits GraphQL over HTTP): package.json's devDependencies, for `make test` only.
+DEV_TOOLS := node_modules/.phonegraph-test-tools
+
+$(DEV_TOOLS): package.json package-lock.json
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		echo "make: installing the Node.js test tools with npm (playwright-core, graphql-http)"; \
+		$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null && touch $@; \
+	else \
+		echo "make: npm not found: the browser and graphql-http tests will be skipped" >&2; \
+	fi
 
 serve: $(VENV)/.installed $(ASSETS)
 	$(PY) -m app serve
@@ -49,7 +70,8 @@ serve: $(VENV)/.installed $(ASSETS)
 migrate: $(VENV)/.installed
 	$(PY) -m app migrate
 
-test: $(VENV)/.installed-test $(ASSETS)
+# The test tools first: their `npm ci` also brings what GraphiQL's files are copied from.
+test: $(VENV)/.installed-test $(DEV_TOOLS) $(ASSETS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test

@@ -42,7 +42,7 @@ JSON = "application/json"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 GRAPHIQL_DIR = STATIC_DIR / "graphiql"
 GRAPHIQL_STATIC_URL = "/graphiql/static"
-# Fetched from the npm registry at install time (package.json), never committed.
+# Fetched from the npm registry at install time (package-lock.json), never committed.
 GRAPHIQL_VENDOR_FILES = (
     "react.production.min.js",
     "react-dom.production.min.js",
@@ -181,12 +181,14 @@ pre{{padding:.6rem}}</style></head>
 (GraphiQL, React) are fetched from the npm registry when PhoneGraph is installed, and
 these are not there:</p>
 <ul>{files}</ul>
-<p>Install them from the PhoneGraph source folder (Node.js 20 and npm needed), then reload
-this page; no restart is needed:</p>
+<p>Install them from the PhoneGraph source folder, then reload this page; no restart is
+needed:</p>
 <pre>make assets</pre>
-<p>or, without make:</p>
-<pre>npm ci</pre>
-<p>(<code>make serve</code> does this by itself.) The Docker image ships them.</p>
+<p>(<code>make serve</code> does this by itself; it uses npm when installed, and otherwise
+fetches the files pinned in <code>package-lock.json</code> with Python.) Without make:</p>
+<pre>python3 app/static/install_graphiql_assets.py</pre>
+<p>or, with Node.js: <code>npm ci --omit=dev</code>, then
+<code>node app/static/install-graphiql-assets.mjs</code>. The Docker image ships them.</p>
 </body></html>
 """
     return page, 503
