@@ -43,7 +43,7 @@ from app.core.models import Company, Role
 from app.core.scalars import format_mac, normalize_mac
 from app.core.scope import require_write, visible
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
-from app.deploy.pipeline import bus_message, finish, publish
+from app.deploy.pipeline import bus_message, finish_unclaimed, publish
 from app.devices import signals as device_signals
 from app.devices.models import Phone, PhoneModel, PhoneStatus
 from app.pbx import signals as pbx_signals
@@ -245,12 +245,11 @@ async def cancel(viewer: Viewer, job_id: str) -> DeployJob:
     if not may_cancel(viewer, job):
         raise forbidden("A USER token may cancel only the deploys of its own profiles.")
     if job.status == DeployJobStatus.QUEUED:
-        if await finish(
+        if await finish_unclaimed(
             job,
             DeployJobStatus.CANCELLED,
             DeployStep.CANCELLED,
             "Cancelled on request before it started",
-            from_status=DeployJobStatus.QUEUED,
         ):
             return await DeployJob.get(id=job.id)
         job = await DeployJob.get(id=job.id)  # claimed in the meantime
