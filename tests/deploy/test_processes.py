@@ -560,3 +560,63 @@ async def test_a_frozen_process_touches_nothing_another_took_over(
 
 async def _at_least(server: ServerProcess, metric: str, value: float) -> bool:
     return await server.metric(metric) >= value
+
+
+@needs_postgres_and_redis
+async def test_a_rolling_restart_during_a_bulk_reprovision_loses_no_job(
+    tmp_path: Path,
+    phone_sim_factory: PhoneSimFactory,
+    servers: list[ServerProcess],
+    database: Any,
+    pg_migrated: str,
+) -> None:
+    from tests.support.phone_sim import folder_fetch
+
+    await _truncate_pg(pg_migrated)
+    env = shared_env(
+        tmp_path,
+        pg_migrated,
+        None,
+        PHONEGRAPH_DEPLOY_CONCURRENCY="16",
+        PHONEGRAPH_LOG_LEVEL="error",
+    )
+    root = tmp_path / "data" / "tftpboot"
+    fleet = [ServerProcess(env, tmp_path / f"server{n}.log") for n in range(2)]
+    servers.extend(fleet)
+    for server in fleet:
+        await server.start()
+    await database(pg_migrated)
+    sims = [
+        await phone_sim_factory(
+            f"00AABB40{i:04X}", config_fetch=folder_fetch(root), reboot_seconds=1.0
+        )
+        for i in range(200)
+    ]
+    phones = await _fleet(fleet[0].client(), sims)
+    assert (await fleet[0].client().data(BULK))["phonesReprovision"]["jobCount"] == 200
+
+    # Each process in turn is stopped (SIGTERM) during the bulk, and replaced.
+    held_when_stopped = []
+    for n, progress in enumerate((30, 90)):
+        old = fleet[n]
+
+        async def reached(progress: int = progress) -> bool:
+            return await DeployJob.filter(status="SUCCEEDED").count() >= progress
+
+        await _when(reached, what=f"{progress} jobs to be done")
+        held_when_stopped.append(await _held_by(old))
+        old.signal(signal.SIGTERM)
+        new = ServerProcess(env, tmp_path / f"server{n}-again.log")
+        servers.append(new)
+        await new.start()
+        # A clean exit; uvicorn re-raises the SIGTERM once it has shut down.
+        assert await old.exited() in (0, -signal.SIGTERM)
+
+    jobs = await _all_ended(timeout=180)
+
+    assert sum(held_when_stopped) > 0  # the stopped processes had jobs to hand over
+    assert {j.status for j in jobs} == {"SUCCEEDED"}
+    assert len(jobs) == 200
+    assert all(s.reboots == 1 for s in sims)
+    _assert_each_phone_restarted_at_most_once(sims)
+    await _assert_configs_whole(phones, root)
