@@ -17,6 +17,10 @@ Who may ask for what:
 
 Jobs of one phone never interleave: a request made while another job of the phone is
 QUEUED or RUNNING is queued behind it and starts when it ends.
+
+A phone with a QUEUED or RUNNING job cannot be deleted (``IN_USE``): its jobs and their
+events would go with it, and whoever follows them would wait for an end that never
+comes. Cancel the jobs first.
 """
 
 from __future__ import annotations
@@ -68,6 +72,16 @@ async def _refuse_user_with_running_deploys(user: SipUser) -> None:
 async def _refuse_profile_with_running_deploys(profile: PhoneProfile) -> None:
     if await DeployJob.filter(profile_id=profile.id, status__in=UNFINISHED).exists():
         raise in_use("A deploy job of this profile has not finished yet", "id")
+
+
+@device_signals.phone_deleting.connect
+async def _refuse_phone_with_unfinished_jobs(phone: Phone) -> None:
+    if await DeployJob.filter(phone_id=phone.id, status__in=UNFINISHED).exists():
+        raise in_use(
+            "The phone has a deploy job that is still queued or running; cancel it "
+            "(deployJobCancel) and let it end first",
+            "mac",
+        )
 
 
 @device_signals.phone_company_changed.connect
