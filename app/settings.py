@@ -87,6 +87,8 @@ class Settings:
     deploy_lease: float | None = None
     # On SIGTERM: how long running jobs may take to finish before they are handed back.
     shutdown_grace: float = 30.0
+    # The longest a `wait: true` mutation waits for its job.
+    wait_timeout: float = 300.0
     # Abuse limits (not in the contract's table, but configurable the same way).
     max_query_depth: int = 12
     max_aliases: int = 30
@@ -154,6 +156,7 @@ def load_settings() -> Settings:
         deploy_heartbeat=heartbeat,
         deploy_lease=lease,
         shutdown_grace=_non_negative_float("PHONEGRAPH_SHUTDOWN_GRACE", 30.0),
+        wait_timeout=_float("PHONEGRAPH_WAIT_TIMEOUT", 300.0),
         max_query_depth=_int("PHONEGRAPH_MAX_QUERY_DEPTH", 12),
         max_aliases=_int("PHONEGRAPH_MAX_ALIASES", 30),
         max_tokens=_int("PHONEGRAPH_MAX_TOKENS", 5000),

@@ -18,14 +18,14 @@ from app.devices.filters import PhoneFilter
 from app.devices.models import Phone as PhoneRow
 from app.devices.types import Phone
 from app.profiles.types import PhoneProfile
-
-# A subscriber that heard nothing for this long re-reads the job's events from the
-# database, so a message lost on the bus (a Redis reconnect) cannot stall it.
-RESYNC_SECONDS = 5.0
+from app.settings import get_settings
 
 
 async def _ended(job: models.DeployJob) -> str | None:
-    """What ``restart`` reports for an ended job: "ok", the error, or the final message."""
+    """What ``restart`` reports for an ended job: "ok", the error, or the final message
+    (nothing for a job that has not ended)."""
+    if not models.DeployJobStatus(job.status).is_final:
+        return None
     if job.restart is not None:
         return job.restart
     last = await models.DeployEvent.filter(job_id=job.id).order_by("-id").first()
@@ -38,8 +38,10 @@ class DeployMutation:
         description="The profile switch: upload the profile's cnfXml as SEP<MAC>.cnf.xml to "
         "the config target, clear the phone's services session (Cisco), restart the phone. "
         "Returns at once with the QUEUED job; with wait: true it returns when the job has "
-        'ended and `restart` holds "ok" or the error message. Refused with INCOMPATIBLE '
-        "when the profile does not fit the phone's model or software type."
+        'ended and `restart` holds "ok" or the error message — or after '
+        "PHONEGRAPH_WAIT_TIMEOUT seconds (default 300) with the job as it stands and a null "
+        "`restart`. Refused with INCOMPATIBLE when the profile does not fit the phone's model "
+        "or software type."
     )
     @returns_user_errors(PhoneProfileDeployPayload)
     async def phone_profile_deploy(
@@ -52,7 +54,7 @@ class DeployMutation:
         job, profile, phone = await service.deploy_profile(viewer_of(info), profile_id, mac)
         restart = None
         if wait:
-            job = await service.wait_for_job(job.id)
+            job = await service.wait_for_job(job.id, get_settings().wait_timeout)
             restart = await _ended(job)
             phone = await PhoneRow.get(id=phone.id)
         return PhoneProfileDeployPayload(

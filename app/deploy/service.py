@@ -41,7 +41,7 @@ from app.core.errors import (
     invalid,
     not_found,
 )
-from app.core.events import get_bus
+from app.core.events import get_bus, is_resync
 from app.core.ids import decode_id
 from app.core.models import Company, Role
 from app.core.scalars import format_mac, normalize_mac
@@ -275,18 +275,26 @@ async def cancel(viewer: Viewer, job_id: str) -> DeployJob:
     raise conflict(f"The job has already ended ({job.status})", "id")
 
 
-async def wait_for_job(job_id: int, poll: float = 1.0) -> DeployJob:
-    """The job once it has ended (whichever process runs it)."""
+async def wait_for_job(job_id: int, timeout: float, poll: float = 1.0) -> DeployJob:
+    """The job once it has ended (whichever process runs it) — or as it stands after
+    ``timeout`` seconds, or when this server process starts stopping."""
+    from app.deploy.runner import draining
+
     bus = get_bus()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     async with bus.subscribe() as queue:
         while True:
             job = await DeployJob.get(id=job_id)
-            if DeployJobStatus(job.status).is_final:
+            left = deadline - loop.time()
+            if DeployJobStatus(job.status).is_final or left <= 0 or draining():
                 return job
             try:
-                async with asyncio.timeout(poll):
+                async with asyncio.timeout(min(poll, left)):
                     while True:
                         message = await queue.get()
+                        if is_resync(message):
+                            break  # messages may have been lost: look at the job again
                         if message.get("job_id") == job_id and message.get("step") in (
                             "SUCCEEDED",
                             "FAILED",

@@ -152,7 +152,8 @@ class PhoneProfileDeployPayload:
     restart: str | None = strawberry.field(
         default=None,
         description='Set when wait: true — "ok" or the error message (null if the job was '
-        "cancelled or interrupted, see job.status).",
+        "cancelled or interrupted, or had not ended after PHONEGRAPH_WAIT_TIMEOUT seconds: "
+        "see job.status).",
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 

@@ -1,10 +1,13 @@
 """Nothing waits for a job forever: a phone with a queued or running job cannot be
-deleted."""
+deleted, and `wait: true` returns after PHONEGRAPH_WAIT_TIMEOUT seconds at the latest."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from app.deploy.models import DeployEvent, DeployJob
 from app.devices.models import Phone
+from app.settings import use_settings
 from tests.deploy.conftest import DeployWorld, pk_of
 
 DELETE = """
@@ -43,3 +46,19 @@ async def test_a_phone_with_a_queued_or_running_job_cannot_be_deleted(
     assert not await DeployJob.filter(id__in=[pk_of(running), pk_of(queued)]).exists()
     assert not await DeployEvent.filter(job_id=pk_of(running)).exists()
 
+
+async def test_wait_returns_the_job_as_it_stands_after_the_wait_timeout(
+    world: DeployWorld,
+) -> None:
+    use_settings(dataclasses.replace(world.server.settings, wait_timeout=1.0))
+    sim = await world.sim(reboot_seconds=2.5)  # the job takes longer than the wait
+    await world.phone(sim)
+    profile_id = await world.profile(await world.user())
+
+    payload = await world.deploy(profile_id, sim.mac, wait=True)
+
+    assert payload["userErrors"] == []
+    assert payload["job"]["status"] in ("QUEUED", "RUNNING")
+    assert payload["restart"] is None
+    # The job itself goes on, and ends as it would have.
+    assert (await world.wait_job(payload["job"]["id"]))["status"] == "SUCCEEDED"
