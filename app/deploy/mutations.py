@@ -81,14 +81,20 @@ class DeployMutation:
 
     @strawberry.mutation(
         description="Reprovision every ACTIVE phone (with a model) the filter matches: one "
-        "job each, run PHONEGRAPH_DEPLOY_CONCURRENCY at a time."
+        "job each, run PHONEGRAPH_DEPLOY_CONCURRENCY at a time. A phone that already has a "
+        "QUEUED reprovision gets no second one, so asking again (after a timeout, say) is "
+        "safe; alreadyQueued counts those phones."
     )
     @returns_user_errors(BulkDeployPayload)
     async def phones_reprovision(
         self, info: Info, filter: PhoneFilter | None = None
     ) -> BulkDeployPayload:
-        jobs = await service.reprovision_many(viewer_of(info), filter)
-        return BulkDeployPayload(job_count=len(jobs), job_ids=[j.id for j in jobs])
+        queued = await service.reprovision_many(viewer_of(info), filter)
+        return BulkDeployPayload(
+            job_count=queued.queued,
+            already_queued=queued.already_queued,
+            batch_id=queued.batch_id,
+        )
 
     @strawberry.mutation(
         description="Cancel a job: a QUEUED one at once, a RUNNING one before its next step "

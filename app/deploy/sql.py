@@ -1,5 +1,5 @@
 """The few differences between PostgreSQL and SQLite that the deploy queue's own SQL
-needs (``app.deploy.leases``): the database's clock, id lists, row locks.
+needs (``app.deploy.leases``, bulk queueing): the database's clock, id lists, row locks.
 
 Statements are written with ``$n`` parameters, as PostgreSQL takes them; SQLite gets
 them as ``?n``.
@@ -15,8 +15,10 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-# pg_advisory_xact_lock key of claiming (two claims choosing free slots at once would
-# collide on the unique slot and phone-lock indexes, and can deadlock there).
+# pg_advisory_xact_lock keys: bulk queueing (its idempotency check and its insert), and
+# claiming (two claims choosing free slots at once would collide on the unique slot and
+# phone-lock indexes, and can deadlock there).
+ENQUEUE_LOCK = 0x5047_0001
 CLAIM_LOCK = 0x5047_0002
 
 
@@ -60,6 +62,10 @@ class DialectSql:
         if not self.postgres:
             return ""
         return f"FOR UPDATE{' OF ' + alias if alias else ''} SKIP LOCKED"
+
+    def cast(self, param: str, sql_type: str) -> str:
+        """A parameter with its type spelled out (PostgreSQL cannot guess it in VALUES)."""
+        return f"{param}::{sql_type}" if self.postgres else param
 
     async def serialize(self, key: int) -> None:
         """Hold the advisory lock ``key`` until the end of this transaction (PostgreSQL;
