@@ -131,6 +131,13 @@ class DeployEvent:
             event_id=int(event["id"]),
         )
 
+    @strawberry.field(
+        description="Identifies the event; later events have greater ids in the order the "
+        "server stored them. Give it as phoneEvents(after:) to resume a stream after it."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("DeployEvent", self.event_id))
+
     @strawberry.field(description="The job this event belongs to.")
     async def job(self, info: Info) -> DeployJob:
         row = await loaders_of(info).one(models.DeployJob, self.job_id)

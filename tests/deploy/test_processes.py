@@ -620,3 +620,94 @@ async def test_a_rolling_restart_during_a_bulk_reprovision_loses_no_job(
     assert all(s.reboots == 1 for s in sims)
     _assert_each_phone_restarted_at_most_once(sims)
     await _assert_configs_whole(phones, root)
+
+
+@needs_postgres_and_redis
+async def test_a_cut_redis_connection_loses_no_event_for_phone_events(
+    tmp_path: Path,
+    ftp_server: FtpServerHandle,
+    phone_sim_factory: PhoneSimFactory,
+    servers: list[ServerProcess],
+    database: Any,
+    pg_migrated: str,
+) -> None:
+    import redis.asyncio as redis
+
+    from app.core.ids import to_global_id
+    from app.deploy.models import DeployEvent
+
+    await _truncate_pg(pg_migrated)
+    env = shared_env(tmp_path, pg_migrated, ftp_server)
+    watcher = ServerProcess(env, tmp_path / "watcher.log")
+    worker = ServerProcess(env, tmp_path / "worker.log")
+    servers.extend([watcher, worker])
+    await watcher.start()
+    await worker.start()
+    await database(pg_migrated)
+    sims = [
+        await phone_sim_factory(f"00AABB50{i:04X}", config_fetch=ftp_fetch(ftp_server))
+        for i in range(10)
+    ]
+    await _fleet(watcher.client(), sims)
+    for sim in sims:
+        sim.reboot_seconds = 1.5  # events keep coming for a while
+    admin = redis.from_url(REDIS_URL or "")
+
+    async def cut_watcher() -> int:
+        """CLIENT KILL every Redis connection of the watching process."""
+        clients = await admin.client_list()
+        mine = [c for c in clients if c.get("name", "").endswith(f":{watcher.pid}")]
+        for client in mine:
+            await admin.client_kill_filter(_id=client["id"])
+        return len(mine)
+
+    async def watcher_subscribed() -> bool:
+        clients = await admin.client_list()
+        return any(
+            c.get("name", "").endswith(f":{watcher.pid}") and int(c.get("sub", 0)) for c in clients
+        )
+
+    # One job first; the stream starts right after its last event.
+    warm_up = (await worker.client().data(REBOOT, {"mac": sims[0].mac}))["phoneReboot"]
+    await _all_ended(timeout=30)
+    last = await DeployEvent.all().order_by("-id").first()
+    assert last is not None and warm_up["job"]["id"]
+    after = to_global_id("DeployEvent", last.id)
+
+    received: list[str] = []
+    query = "subscription($after: ID) { phoneEvents(after: $after) { id step } }"
+    try:
+        async with Subscription(watcher.ws_url, TOKEN, query, {"after": after}) as sub:
+            # Work on the other process, with the watcher's connections cut again and
+            # again meanwhile: each time, events go by while it reconnects.
+            assert (await worker.client().data(BULK))["phonesReprovision"]["jobCount"] == 10
+            for _ in range(5):
+                stored_before = await DeployEvent.all().count()
+                assert await cut_watcher() >= 1
+
+                async def moved_on(stored_before: int = stored_before) -> bool:
+                    if not await watcher_subscribed():
+                        return False
+                    grew = await DeployEvent.all().count() > stored_before
+                    return (
+                        grew
+                        or not await DeployJob.filter(status__in=["QUEUED", "RUNNING"]).exists()
+                    )
+
+                await _when(moved_on, timeout=30, what="events after the cut")
+            await _all_ended(timeout=90)
+            stored = {
+                to_global_id("DeployEvent", e.id)
+                for e in await DeployEvent.filter(id__gt=last.id).order_by("id")
+            }
+            async with asyncio.timeout(30):
+                while set(received) != stored:
+                    data = await sub.next()
+                    assert data is not None
+                    received.append(data["phoneEvents"]["id"])
+    finally:
+        await admin.aclose()
+
+    assert len(received) == len(set(received))  # nothing twice
+    assert set(received) == stored  # nothing lost
+    assert "subscribed to Redis again" in (tmp_path / "watcher.log").read_text()
