@@ -99,11 +99,9 @@ async def _token_create(args: argparse.Namespace) -> None:
 
 
 def _serve() -> None:
-    import uvicorn
-
     from app.db import migrate
     from app.settings import get_settings
-    from app.web import create_app
+    from app.web import serve
 
     settings = get_settings()
     applied = asyncio.run(migrate())
@@ -118,14 +116,7 @@ def _serve() -> None:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        create_app(),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        proxy_headers=True,
-        ws="websockets-sansio",
-    )
+    serve(settings)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,19 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _non_negative_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
+    if value < 0:
+        raise SystemExit(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
 def _positive_int(name: str, default: int) -> int:
     value = _int(name, default)
     if value < 1:
@@ -92,9 +105,15 @@ class Settings:
     # the wait ends, and how often OPTIONS are sent (small in tests).
     restart_grace: float = 10.0
     options_interval: float = 1.0
-    # How often a server process marks its running deploy jobs alive; a RUNNING job
-    # silent for three of these was left behind by a dead process.
+    # How often a server process renews the leases of the deploy jobs it runs, and how
+    # long a lease lasts (None: three heartbeats). Another process takes a job over only
+    # once its lease has expired by the database's clock.
     deploy_heartbeat: float = 5.0
+    deploy_lease: float | None = None
+    # On SIGTERM: how long running jobs may take to finish before they are handed back.
+    shutdown_grace: float = 30.0
+    # The longest a `wait: true` mutation waits for its job.
+    wait_timeout: float = 300.0
     # Abuse limits (not in the contract's table, but configurable the same way).
     max_query_depth: int = 12
     max_aliases: int = 30
@@ -104,6 +123,11 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_subscriptions_per_connection: int = 20
     log_level: str = "info"
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a deploy job's lease lasts without a renewal."""
+        return self.deploy_lease if self.deploy_lease is not None else 3 * self.deploy_heartbeat
 
     @property
     def tftp_dir(self) -> Path:
@@ -132,6 +156,13 @@ class Settings:
 def load_settings() -> Settings:
     """Read the environment into a :class:`Settings`."""
     data_dir = project_path(Path(_str("PHONEGRAPH_DATA_DIR", "data") or "data"))
+    heartbeat = _float("PHONEGRAPH_DEPLOY_HEARTBEAT", 5.0)
+    lease = _float("PHONEGRAPH_DEPLOY_LEASE", 3 * heartbeat)
+    if lease < 2 * heartbeat:
+        raise SystemExit(
+            f"PHONEGRAPH_DEPLOY_LEASE ({lease:g} s) must be at least twice "
+            f"PHONEGRAPH_DEPLOY_HEARTBEAT ({heartbeat:g} s): a lease must outlive a missed renewal"
+        )
     return Settings(
         host=_str("PHONEGRAPH_HOST", "127.0.0.1") or "127.0.0.1",
         port=_int("PHONEGRAPH_PORT", 8000),
@@ -148,7 +179,10 @@ def load_settings() -> Settings:
         phone_timeout=_float("PHONEGRAPH_PHONE_TIMEOUT", 120.0),
         restart_grace=_float("PHONEGRAPH_RESTART_GRACE", 10.0),
         options_interval=_float("PHONEGRAPH_OPTIONS_INTERVAL", 1.0),
-        deploy_heartbeat=_float("PHONEGRAPH_DEPLOY_HEARTBEAT", 5.0),
+        deploy_heartbeat=heartbeat,
+        deploy_lease=lease,
+        shutdown_grace=_non_negative_float("PHONEGRAPH_SHUTDOWN_GRACE", 30.0),
+        wait_timeout=_float("PHONEGRAPH_WAIT_TIMEOUT", 300.0),
         max_query_depth=_int("PHONEGRAPH_MAX_QUERY_DEPTH", 12),
         max_aliases=_int("PHONEGRAPH_MAX_ALIASES", 30),
         max_tokens=_int("PHONEGRAPH_MAX_TOKENS", 5000),

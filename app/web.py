@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -21,7 +23,7 @@ from app.core.events import start_bus, stop_bus
 from app.core.graphql_view import GRAPHIQL_DIR, GRAPHIQL_STATIC_URL, GraphQLView
 from app.db import tortoise_config
 from app.deploy import metrics as deploy_metrics  # noqa: F401  (connects its scrape hook)
-from app.settings import get_settings
+from app.settings import Settings, get_settings
 
 log = logging.getLogger("app")
 
@@ -118,6 +120,34 @@ async def provisioning(request: Request) -> Response:
     from app.devices.provisioning import serve_config
 
     return await serve_config(request)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, which also tells the deploy runner to drain the moment shutdown
+    begins (SIGTERM), while uvicorn closes the connections: both share
+    ``PHONEGRAPH_SHUTDOWN_GRACE``. The lifespan's shutdown then waits for the drain."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        from app.deploy.runner import begin_drain
+
+        begin_drain()
+        await super().shutdown(sockets)
+
+
+def serve(settings: Settings) -> None:
+    """Serve the application until SIGTERM or SIGINT, then drain."""
+    config = uvicorn.Config(
+        create_app(),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        ws="websockets-sansio",
+        # Requests still open after the grace period (a `wait: true` deploy answers at
+        # once when the drain begins) are cancelled, so shutdown is bounded.
+        timeout_graceful_shutdown=settings.shutdown_grace,
+    )
+    DrainingServer(config).run()
 
 
 def create_app() -> Starlette:

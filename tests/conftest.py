@@ -142,6 +142,8 @@ async def settings(database_url: str, tmp_path: Path) -> AsyncIterator[Settings]
         secret_key="test-secret-key",
         deploy_concurrency=4,
         phone_timeout=10.0,
+        # A test that ends with a job still running must not wait long for it.
+        shutdown_grace=3.0,
     )
     use_settings(s)
     yield s

@@ -70,10 +70,21 @@ class DeployJob(Model):
     # One of PHONEGRAPH_DEPLOY_CONCURRENCY slot numbers while RUNNING: unique, so all
     # server processes together never run more jobs than there are slots.
     running_slot = fields.IntField(null=True, unique=True)
-    # Which server process runs the job, and when it last said it was alive: a RUNNING
-    # job whose heartbeat is stale was left behind by a dead process.
+    # The lease of a RUNNING job (app.deploy.leases): which server process holds it, until
+    # when (the database's clock, renewed by that process) and when it was last renewed.
+    # Another process may take the job over only once the lease has expired.
     runner_id = fields.CharField(max_length=64, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
     heartbeat_at = fields.DatetimeField(null=True)
+    # How many times the job was claimed. Each claim starts a new lease epoch, and every
+    # write a running job makes is conditioned on its epoch (fencing): a process whose
+    # job was taken over writes nothing more for it.
+    lease_epoch = fields.IntField(default=0)
+    # Set, under the lease, just before the restart is sent: from then on the job is not
+    # run again from the start (a phone is never restarted twice for one job).
+    restart_sent = fields.BooleanField(default=False)
+    # The bulk request that queued the job (phonesReprovision), for its payload's list.
+    batch_id = fields.CharField(max_length=32, null=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
@@ -81,7 +92,7 @@ class DeployJob(Model):
     class Meta:
         table = "deploy_job"
         ordering = ["id"]
-        indexes = (("phone", "status"), ("status",))
+        indexes = (("phone", "status"), ("status", "id"))
 
 
 class DeployEvent(Model):

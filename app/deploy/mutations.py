@@ -19,10 +19,14 @@ from app.devices.filters import PhoneFilter
 from app.devices.models import Phone as PhoneRow
 from app.devices.types import Phone
 from app.profiles.types import PhoneProfile
+from app.settings import get_settings
 
 
 async def _ended(job: models.DeployJob) -> str | None:
-    """What ``restart`` reports for an ended job: "ok", the error, or the final message."""
+    """What ``restart`` reports for an ended job: "ok", the error, or the final message
+    (nothing for a job that has not ended)."""
+    if not models.DeployJobStatus(job.status).is_final:
+        return None
     if job.restart is not None:
         return job.restart
     last = await models.DeployEvent.filter(job_id=job.id).order_by("-id").first()
@@ -35,8 +39,10 @@ class DeployMutation:
         description="The profile switch: upload the profile's cnfXml as SEP<MAC>.cnf.xml to "
         "the config target, clear the phone's services session (Cisco), restart the phone. "
         "Returns at once with the QUEUED job; with wait: true it returns when the job has "
-        'ended and `restart` holds "ok" or the error message. Refused with INCOMPATIBLE '
-        "when the profile does not fit the phone's model or software type."
+        'ended and `restart` holds "ok" or the error message — or after '
+        "PHONEGRAPH_WAIT_TIMEOUT seconds (default 300) with the job as it stands and a null "
+        "`restart`. Refused with INCOMPATIBLE when the profile does not fit the phone's model "
+        "or software type."
     )
     @returns_user_errors(PhoneProfileDeployPayload)
     async def phone_profile_deploy(
@@ -49,7 +55,7 @@ class DeployMutation:
         job, profile, phone = await service.deploy_profile(viewer_of(info), profile_id, mac)
         restart = None
         if wait:
-            job = await service.wait_for_job(job.id)
+            job = await service.wait_for_job(job.id, get_settings().wait_timeout)
             restart = await redact_phone_address(info, job, await _ended(job))
             phone = await PhoneRow.get(id=phone.id)
         return PhoneProfileDeployPayload(
@@ -76,14 +82,20 @@ class DeployMutation:
 
     @strawberry.mutation(
         description="Reprovision every ACTIVE phone (with a model) the filter matches: one "
-        "job each, run PHONEGRAPH_DEPLOY_CONCURRENCY at a time."
+        "job each, run PHONEGRAPH_DEPLOY_CONCURRENCY at a time. A phone that already has a "
+        "QUEUED reprovision gets no second one, so asking again (after a timeout, say) is "
+        "safe; alreadyQueued counts those phones."
     )
     @returns_user_errors(BulkDeployPayload)
     async def phones_reprovision(
         self, info: Info, filter: PhoneFilter | None = None
     ) -> BulkDeployPayload:
-        jobs = await service.reprovision_many(viewer_of(info), filter)
-        return BulkDeployPayload(job_count=len(jobs), job_ids=[j.id for j in jobs])
+        queued = await service.reprovision_many(viewer_of(info), filter)
+        return BulkDeployPayload(
+            job_count=queued.queued,
+            already_queued=queued.already_queued,
+            batch_id=queued.batch_id,
+        )
 
     @strawberry.mutation(
         description="Cancel a job: a QUEUED one at once, a RUNNING one before its next step "

@@ -4,14 +4,21 @@ Every event is stored first and published on the event bus second, so a subscrib
 that missed the live message finds it in the database. A step that fails ends the job
 FAILED with the step's message; nothing already done is undone (a config uploaded stays
 uploaded when the restart fails).
+
+A job runs under its lease (``app.deploy.leases``): every write is fenced by it, and the
+lease is checked right before every message to the phone and every write to the config
+target, so a job whose lease was taken over stops before its next side effect. While
+the server drains (SIGTERM), a job that has not sent the restart yet goes back to the
+queue at its next step instead of going on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,6 +28,8 @@ from tortoise.transactions import in_transaction
 
 from app.core.crypto import decrypt
 from app.core.events import get_bus
+from app.deploy import leases
+from app.deploy.leases import Lease, LeaseLost
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone, PhoneModel
@@ -38,6 +47,13 @@ _GRACE = 5.0
 _SHORT_STEP = 30.0
 # CONTRACT §5.3: NOTIFY retransmission gives up after 32 s at the latest.
 _NOTIFY_LIMIT = 32.0
+# A final write that fails on a database error is tried again after these pauses.
+_FINAL_WRITE_RETRIES = (0.2, 0.5, 1.0)
+
+HANDED_BACK_ON_STOP = (
+    "The server process stopped before the job restarted the phone; the job is back in "
+    "the queue for another process"
+)
 
 
 @dataclass
@@ -52,140 +68,205 @@ class JobCancelled(Exception):
     """Cancelling was asked for; the job stops before its next step."""
 
 
+class HandBack(Exception):
+    """The server is stopping and the restart was not sent: back to the queue."""
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def bus_message(event: DeployEvent, job: DeployJob) -> dict[str, Any]:
+def event_message(
+    event: DeployEvent, *, phone_id: int, company_id: int | None, profile_id: int | None
+) -> dict[str, Any]:
     """What subscribers receive: enough to filter and show the event without a query."""
     return {
         "kind": "deploy_event",
         "id": event.id,
-        "job_id": job.id,
-        "phone_id": job.phone_id,  # type: ignore[attr-defined]
-        "company_id": job.company_id,  # type: ignore[attr-defined]
-        "profile_id": job.profile_id,  # type: ignore[attr-defined]
+        "job_id": event.job_id,  # type: ignore[attr-defined]
+        "phone_id": phone_id,
+        "company_id": company_id,
+        "profile_id": profile_id,
         "step": str(event.step),
         "message": event.message,
         "at": event.at.isoformat(),
     }
 
 
+def bus_message(event: DeployEvent, job: DeployJob) -> dict[str, Any]:
+    """The bus message of an event of ``job``."""
+    return event_message(
+        event,
+        phone_id=job.phone_id,  # type: ignore[attr-defined]
+        company_id=job.company_id,  # type: ignore[attr-defined]
+        profile_id=job.profile_id,  # type: ignore[attr-defined]
+    )
+
+
+def lease_message(event: DeployEvent, lease: Lease) -> dict[str, Any]:
+    """The bus message of an event written under ``lease``."""
+    return event_message(
+        event, phone_id=lease.phone_id, company_id=lease.company_id, profile_id=lease.profile_id
+    )
+
+
 async def publish(messages: list[dict[str, Any]]) -> None:
     """Publish stored events; a bus failure never fails a job (the rows are stored)."""
-    bus = get_bus()
-    for message in messages:
-        try:
-            await bus.publish(message)
-        except Exception:
-            log.warning("could not publish deploy event %s", message.get("id"), exc_info=True)
+    if not messages:
+        return
+    try:
+        await get_bus().publish_many(messages)
+    except Exception:
+        log.warning("could not publish %d deploy event(s)", len(messages), exc_info=True)
 
 
-async def record(job: DeployJob, step: DeployStep, message: str | None = None) -> DeployEvent:
-    """Store an event of ``job`` and publish it."""
-    event = await DeployEvent.create(job_id=job.id, step=step, message=message, at=now())
-    await publish([bus_message(event, job)])
-    return event
-
-
-async def finish(
-    job: DeployJob,
-    status: DeployJobStatus,
-    step: DeployStep,
-    message: str | None,
-    *,
-    restart: str | None = None,
-    error: str | None = None,
-    active_profile_id: int | None = None,
-    from_status: DeployJobStatus = DeployJobStatus.RUNNING,
+async def finish_unclaimed(
+    job: DeployJob, status: DeployJobStatus, step: DeployStep, message: str | None
 ) -> bool:
-    """End ``job`` (if it is still ``from_status``) with its final event, atomically.
+    """End a QUEUED job (nobody holds a lease on it) with its final event, atomically.
 
-    Returns False when someone else ended it first (cancelled while queued, or declared
-    interrupted): then nothing is written.
+    Returns False when it was no longer QUEUED (a runner claimed it meanwhile): then
+    nothing is written.
     """
     at = now()
     async with in_transaction():
-        changed = await DeployJob.filter(id=job.id, status=from_status).update(
-            status=status,
-            restart=restart,
-            error=error,
-            finished_at=at,
-            running_phone_id=None,
-            running_slot=None,
-            heartbeat_at=None,
+        changed = await DeployJob.filter(id=job.id, status=DeployJobStatus.QUEUED).update(
+            status=status, finished_at=at
         )
         if not changed:
             return False
-        if active_profile_id is not None:
-            await Phone.filter(id=job.phone_id).update(  # type: ignore[attr-defined]
-                active_profile_id=active_profile_id
-            )
         event = await DeployEvent.create(job_id=job.id, step=step, message=message, at=at)
-    job.status, job.restart, job.error, job.finished_at = status, restart, error, at
+    job.status, job.finished_at = status, at
     await publish([bus_message(event, job)])
     return True
 
 
-async def _bounded(call: Awaitable[T], limit: float, what: str) -> T:
+async def _bounded(call: Awaitable[T], limit: float, what: str, lease: Lease) -> T:
+    """A wire step: given up when it hangs, or as soon as the lease is dropped."""
+    step = asyncio.ensure_future(call)
+    dropped = asyncio.ensure_future(lease.gone.wait())
     try:
-        async with asyncio.timeout(limit + _GRACE):
-            return await call
-    except TimeoutError:
-        raise PhoneStepError(f"{what} did not finish within {limit:g} s") from None
+        done, _ = await asyncio.wait(
+            {step, dropped}, timeout=limit + _GRACE, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        dropped.cancel()
+        if not step.done():
+            step.cancel()
+            with contextlib.suppress(BaseException):
+                await step
+    if step in done:
+        return step.result()
+    if dropped in done:
+        raise LeaseLost(f"job {lease.job_id}: the lease was dropped during a step")
+    raise PhoneStepError(f"{what} did not finish within {limit:g} s")
 
 
 class Pipeline:
-    """Runs one claimed (RUNNING) job to its end."""
+    """Runs one claimed (RUNNING) job to its end, under its lease."""
 
-    def __init__(self, job: DeployJob, wire: Wire, settings: Settings) -> None:
+    def __init__(
+        self,
+        job: DeployJob,
+        lease: Lease,
+        wire: Wire,
+        settings: Settings,
+        draining: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.job = job
+        self.lease = lease
         self.wire = wire
         self.settings = settings
+        self.draining = draining
         self.step = DeployStep.QUEUED
+
+    def _keep_going(self) -> None:
+        """Before anything that touches the phone or the config target."""
+        self.lease.check()
+        if self.draining() and not self.lease.restart_sent:
+            raise HandBack
 
     async def _checkpoint(self) -> None:
         """Between steps: stop here if cancelling was asked for (from any process)."""
-        if await DeployJob.filter(id=self.job.id, cancel_requested=True).exists():
+        self._keep_going()
+        if await leases.cancel_requested(self.lease):
             raise JobCancelled
 
-    async def _enter(self, step: DeployStep, message: str | None = None) -> None:
-        """Start a step, unless cancelling was asked for."""
-        await self._checkpoint()
-        await self._done(step, message)
+    async def _enter(self, step: DeployStep, message: str | None, *, restart: bool = False) -> None:
+        """Start a step, unless cancelling was asked for. ``restart``: the step sends the
+        restart, which the job's row remembers before it is sent."""
+        self._keep_going()
+        event = await leases.record(self.lease, step, message, cancellable=True, restart=restart)
+        if event is None:
+            raise JobCancelled
+        self.step = step
+        await publish([lease_message(event, self.lease)])
 
     async def _done(self, step: DeployStep, message: str | None = None) -> None:
         """Record a step's outcome (no cancelling in the middle of a step)."""
+        event = await leases.record(self.lease, step, message)
         self.step = step
-        await record(self.job, step, message)
+        await publish([lease_message(event, self.lease)])
+
+    async def _end(
+        self,
+        status: DeployJobStatus,
+        step: DeployStep,
+        message: str | None,
+        *,
+        restart: str | None = None,
+        error: str | None = None,
+        active_profile_id: int | None = None,
+    ) -> None:
+        """The final write, tried again over a database blip (it is fenced, so a retry
+        can never overwrite what a process that took the job over wrote)."""
+        for pause in (*_FINAL_WRITE_RETRIES, None):
+            try:
+                event = await leases.finish(
+                    self.lease,
+                    status,
+                    step,
+                    message,
+                    restart=restart,
+                    error=error,
+                    active_profile_id=active_profile_id,
+                )
+            except LeaseLost:
+                raise
+            except Exception:
+                if pause is None:
+                    raise
+                log.warning("could not end deploy job %s; trying again", self.job.id)
+                await asyncio.sleep(pause)
+                continue
+            self.job.status, self.job.restart, self.job.error = status, restart, error
+            await publish([lease_message(event, self.lease)])
+            return
 
     async def run(self) -> None:
         try:
             await self._run()
         except JobCancelled:
-            await finish(
-                self.job,
+            await self._end(
                 DeployJobStatus.CANCELLED,
                 DeployStep.CANCELLED,
                 "Cancelled on request; the steps done so far stay done",
             )
         except PhoneStepError as exc:
             message = str(exc)
-            await finish(
-                self.job,
+            await self._end(
                 DeployJobStatus.FAILED,
                 DeployStep.FAILED,
                 message,
                 restart=message,
                 error=message,
             )
-        except asyncio.CancelledError:
-            raise  # the runner is stopping; it marks the job INTERRUPTED
+        except (LeaseLost, HandBack, asyncio.CancelledError):
+            raise  # nothing may be written any more, or the runner hands the job back
         except Exception:
             log.exception("deploy job %s failed unexpectedly", self.job.id)
             message = f"internal error while {_step_words(self.step)}; see the server log"
-            await finish(
-                self.job,
+            await self._end(
                 DeployJobStatus.FAILED,
                 DeployStep.FAILED,
                 message,
@@ -204,7 +285,12 @@ class Pipeline:
             await self._checkpoint()
             filename, data = await self._config(phone)
             await self._enter(DeployStep.UPLOADING_CONFIG, f"Uploading {filename}")
-            await _bounded(self.wire.target.upload(filename, data), short, "uploading the config")
+            await _bounded(
+                self.wire.target.upload(filename, data, guard=self._keep_going),
+                short,
+                "uploading the config",
+                self.lease,
+            )
             await self._done(DeployStep.CONFIG_UPLOADED, f"Stored {filename} ({len(data)} bytes)")
 
         host = phone.ip_address
@@ -219,24 +305,34 @@ class Pipeline:
             password = decrypt(phone.web_password_enc) if phone.web_password_enc else None
             await _bounded(
                 clear_services_session(
-                    self.wire.http, address, phone.http_port, phone.web_username, password, short
+                    self.wire.http,
+                    address,
+                    phone.http_port,
+                    phone.web_username,
+                    password,
+                    short,
+                    guard=self._keep_going,
                 ),
                 short,
                 "clearing the services session",
+                self.lease,
             )
 
         from app.deploy.wire.sip import send_reboot_notify, wait_for_restart
 
         await self._enter(
-            DeployStep.RESTARTING, f"SIP NOTIFY check-sync;reboot=true to {host}:{phone.sip_port}"
+            DeployStep.RESTARTING,
+            f"SIP NOTIFY check-sync;reboot=true to {host}:{phone.sip_port}",
+            restart=True,
         )
         address = _require_address(host)
         started = time.monotonic()
         notify_limit = min(_NOTIFY_LIMIT, timeout)
         code = await _bounded(
-            send_reboot_notify(address, phone.sip_port, notify_limit),
+            send_reboot_notify(address, phone.sip_port, notify_limit, guard=self.lease.check),
             notify_limit,
             "restarting the phone",
+            self.lease,
         )
         # Cancelling here stops the wait only: the restart was already asked for.
         await self._enter(
@@ -250,13 +346,14 @@ class Pipeline:
                 remaining,
                 grace=self.settings.restart_grace,
                 interval=self.settings.options_interval,
+                guard=self.lease.check,
             ),
             remaining,
             "waiting for the phone",
+            self.lease,
         )
         await self._done(DeployStep.PHONE_ONLINE, online)
-        await finish(
-            job,
+        await self._end(
             DeployJobStatus.SUCCEEDED,
             DeployStep.SUCCEEDED,
             None,
@@ -309,6 +406,9 @@ def _step_words(step: DeployStep) -> str:
     return _STEP_WORDS.get(step, "working")
 
 
-async def run_job(job: DeployJob, wire: Wire, settings: Settings) -> None:
-    """Run a job this process has claimed."""
-    await Pipeline(job, wire, settings).run()
+async def run_job(
+    lease: Lease, wire: Wire, settings: Settings, draining: Callable[[], bool]
+) -> None:
+    """Run a job this process has claimed (``lease``)."""
+    job = await DeployJob.get(id=lease.job_id)
+    await Pipeline(job, lease, wire, settings, draining).run()

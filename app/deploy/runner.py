@@ -1,19 +1,23 @@
 """The deploy job runner: works the durable queue in the database.
 
-Any number of server processes may share one database; each runs a runner. A job is
-claimed with a conditional UPDATE (QUEUED -> RUNNING only where it is still QUEUED), and
-the claim also takes the phone's lock (``running_phone_id``, unique), so no two
-processes ever run the same job, nor two jobs of one phone at once. Jobs of a phone run
-in the order they were queued.
+Any number of server processes may share one database; each runs a runner. A runner
+claims QUEUED jobs in one statement (``app.deploy.leases.claim``): a claimed job holds a
+lease, the phone's lock (``running_phone_id``, unique) and one of the installation's
+``PHONEGRAPH_DEPLOY_CONCURRENCY`` slots (``running_slot``, unique), so no two processes
+ever run the same job, nor two jobs of one phone at once, nor more jobs than slots. Jobs
+of a phone run in the order they were queued; a busy phone holds up nobody else.
 
-At most ``PHONEGRAPH_DEPLOY_CONCURRENCY`` jobs run at once in the whole installation:
-a RUNNING job holds one of that many slot numbers (``running_slot``, unique). The jobs
-of a process share one HTTP session and one config target, so connections are reused.
+Every ``PHONEGRAPH_DEPLOY_HEARTBEAT`` seconds a runner renews the leases of the jobs it
+holds — only those — and takes over the jobs whose lease expired by the database's
+clock: their process died, froze or lost the database. Such a job goes back to the
+queue if it had not sent the restart, and ends INTERRUPTED if it had. A job whose lease
+this runner could not renew stops before it touches its phone again, and gives up a
+wire step it is waiting in.
 
-A process marks its running jobs alive every ``PHONEGRAPH_DEPLOY_HEARTBEAT`` seconds. A
-RUNNING job whose process is gone — its process id no longer exists on this host, or
-its heartbeat is older than three beats — is ended INTERRUPTED (with an event) at
-start-up and by every runner's periodic sweep; QUEUED jobs simply run.
+Stopping (SIGTERM) drains: no more claims; jobs that have not sent the restart go back
+to the queue at their next step; the others get ``PHONEGRAPH_SHUTDOWN_GRACE`` seconds
+to finish. What is left after that is handed back the same way — to the queue, or
+INTERRUPTED when the restart was already sent.
 """
 
 from __future__ import annotations
@@ -24,14 +28,23 @@ import logging
 import os
 import secrets
 import socket
-from datetime import UTC, datetime, timedelta
+import time
+from dataclasses import dataclass
 
 import aiohttp
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Subquery
 
-from app.deploy.models import DeployJob, DeployJobStatus, DeployStep
-from app.deploy.pipeline import Wire, finish, run_job
+from app.deploy import leases
+from app.deploy.leases import Lease, LeaseLost
+from app.deploy.metrics import HANDED_BACK, LEASES_LOST, TAKEN_OVER
+from app.deploy.pipeline import (
+    HANDED_BACK_ON_STOP,
+    HandBack,
+    Wire,
+    event_message,
+    lease_message,
+    publish,
+    run_job,
+)
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -39,23 +52,46 @@ log = logging.getLogger(__name__)
 # Seconds between looks at the queue when nothing woke the runner (jobs queued by
 # another process are found this way).
 POLL_INTERVAL = 1.0
-# A heartbeat older than this many beats means the process is gone.
-STALE_BEATS = 3
+# At most this many jobs are claimed by one statement.
+CLAIM_BATCH = 64
+# A job started this many times without ending (each time its process stopped) is not
+# tried again: it ends INTERRUPTED.
+MAX_CLAIMS = 5
+
+INTERRUPTED_ON_STOP = (
+    "The server process stopped after the job had asked the phone to restart, before the "
+    "phone was back; the restart stands, the steps done so far stay done"
+)
+RENEWAL_FAILED = (
+    "The server process could not renew the job's lease in time; the job stopped before "
+    "its next step"
+)
 
 _HOST = socket.gethostname()
 
 
+@dataclass
+class _Held:
+    """A job this runner holds: its lease and the task working on it."""
+
+    lease: Lease
+    task: asyncio.Task[None]
+
+
 class Runner:
-    """Claims QUEUED jobs and runs them, ``deploy_concurrency`` at a time."""
+    """Claims QUEUED jobs and runs them, ``deploy_concurrency`` at a time at most."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Names the process in the job rows (for people); liveness is the lease alone.
         self.runner_id = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.slots = asyncio.Semaphore(settings.deploy_concurrency)
+        self.lease_seconds = settings.lease_seconds
+        self.held: dict[int, _Held] = {}
         self.wake = asyncio.Event()
-        self.tasks: dict[int, asyncio.Task[None]] = {}
-        self.busy_phones: set[int] = set()
+        self.draining = asyncio.Event()
         self.wire: Wire | None = None
+        self._drain_deadline = 0.0
+        self._stopped_leases: list[Lease] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._beat_task: asyncio.Task[None] | None = None
 
@@ -69,97 +105,116 @@ class Runner:
             http=aiohttp.ClientSession(connector=connector),
             target=config_target_from_settings(self.settings),
         )
-        await self.recover()
+        await self.take_over()
         self._loop_task = asyncio.create_task(self._work(), name="deploy-runner")
         self._beat_task = asyncio.create_task(self._heartbeat(), name="deploy-heartbeat")
 
+    def begin_drain(self) -> None:
+        """Stop claiming; running jobs that have not restarted their phone hand
+        themselves back at their next step. The grace period starts now."""
+        if self.draining.is_set():
+            return
+        self._drain_deadline = time.monotonic() + self.settings.shutdown_grace
+        self.draining.set()
+        self.wake.set()
+        if self.held:
+            log.warning(
+                "stopping: %d deploy job(s) running, waiting up to %g s",
+                len(self.held),
+                self.settings.shutdown_grace,
+            )
+
     async def stop(self) -> None:
-        for task in (self._loop_task, self._beat_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        running = dict(self.tasks)
-        for task in running.values():
-            task.cancel()
-        for job_id, task in running.items():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+        """Drain, then release everything."""
+        self.begin_drain()
+        await _cancel(self._loop_task)
+        tasks = [held.task for held in self.held.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(0.0, self._drain_deadline - time.monotonic()))
+        for held in list(self.held.values()):
+            held.task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
                 await task
-            await self._interrupt(job_id, "The server stopped while the job was running")
+        # The heartbeat kept the leases alive until here; the tasks are gone now.
+        await _cancel(self._beat_task)
+        for lease in self._stopped_leases:
+            await self._hand_back(
+                lease, INTERRUPTED_ON_STOP if lease.restart_sent else HANDED_BACK_ON_STOP
+            )
+        self._stopped_leases.clear()
         if self.wire is not None:
             with contextlib.suppress(Exception):
                 await self.wire.http.close()
             with contextlib.suppress(Exception):
                 await self.wire.target.close()
 
-    # ------------------------------------------------------------ recovery
-
-    def _stale_before(self) -> datetime:
-        beat = self.settings.deploy_heartbeat
-        return datetime.now(UTC) - timedelta(seconds=max(STALE_BEATS * beat, beat + 1.0))
-
-    @staticmethod
-    def _process_gone(runner_id: str | None) -> bool:
-        """Whether ``runner_id`` names a process of this host that no longer exists."""
-        if not runner_id:
-            return True
-        host, _, rest = runner_id.partition(":")
-        pid_text = rest.partition(":")[0]
-        if host != _HOST or not pid_text.isdigit():
-            return False
+    async def _hand_back(self, lease: Lease, message: str) -> None:
+        """Back to the queue, or INTERRUPTED after a restart was sent (fenced: nothing is
+        written when the lease was taken over)."""
         try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+            event = await leases.hand_back(lease, message)
+        except LeaseLost:
+            return
+        except Exception:
+            log.exception("could not hand back deploy job %s", lease.job_id)
+            return  # its lease expires; another process takes it over
+        HANDED_BACK.inc()
+        await publish([lease_message(event, lease)])
 
-    async def recover(self) -> int:
-        """End the RUNNING jobs whose process is gone as INTERRUPTED; return how many."""
-        stale = self._stale_before()
-        rows = (
-            await DeployJob.filter(status=DeployJobStatus.RUNNING)
-            .exclude(runner_id=self.runner_id)
-            .values("id", "runner_id", "heartbeat_at")
-        )
-        count = 0
-        for row in rows:
-            beat = row["heartbeat_at"]
-            if self._process_gone(row["runner_id"]) or beat is None or beat < stale:
-                if await self._interrupt(
-                    row["id"], "The server process running the job stopped before it ended"
-                ):
-                    count += 1
-        if count:
-            log.warning("marked %d deploy job(s) of a stopped process INTERRUPTED", count)
-        return count
+    # ------------------------------------------------------------ leases
 
-    async def _interrupt(self, job_id: int, message: str) -> bool:
-        job = await DeployJob.get_or_none(id=job_id)
-        if job is None:
-            return False
-        return await finish(job, DeployJobStatus.INTERRUPTED, DeployStep.INTERRUPTED, message)
-
-    # ------------------------------------------------------------ the queue
+    async def take_over(self) -> int:
+        """Take over the jobs whose lease expired (any process's); return how many."""
+        taken = await leases.take_over_expired(MAX_CLAIMS)
+        if taken:
+            TAKEN_OVER.inc(len(taken))
+            requeued = sum(1 for t in taken if t.requeued)
+            log.warning(
+                "took over %d deploy job(s) whose lease expired: %d back in the queue, "
+                "%d interrupted",
+                len(taken),
+                requeued,
+                len(taken) - requeued,
+            )
+            await publish(
+                [
+                    event_message(
+                        t.event,
+                        phone_id=t.phone_id,
+                        company_id=t.company_id,
+                        profile_id=t.profile_id,
+                    )
+                    for t in taken
+                ]
+            )
+            self.wake.set()
+        return len(taken)
 
     async def _heartbeat(self) -> None:
         beat = self.settings.deploy_heartbeat
         while True:
             await asyncio.sleep(beat)
             try:
-                if self.tasks:
-                    await DeployJob.filter(
-                        runner_id=self.runner_id, status=DeployJobStatus.RUNNING
-                    ).update(heartbeat_at=datetime.now(UTC))
-                await self.recover()
+                # A lease not renewed is dropped: its job's next check stops it, and a
+                # wire step it waits in is given up (its database writes are fenced).
+                held = [h.lease for h in self.held.values() if not h.lease.lost]
+                await leases.renew(self.runner_id, held, self.lease_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("deploy heartbeat failed")
+                log.exception("could not renew the leases of the running deploy jobs")
+            try:
+                await self.take_over()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not take over expired deploy jobs")
+
+    # ------------------------------------------------------------ the queue
 
     async def _work(self) -> None:
-        while True:
+        while not self.draining.is_set():
             self.wake.clear()
             try:
                 await self._fill()
@@ -172,94 +227,54 @@ class Runner:
                     await self.wake.wait()
 
     async def _fill(self) -> None:
-        """Claim as many QUEUED jobs as there are free slots."""
-        while not self.slots.locked():
-            free = self.settings.deploy_concurrency - len(self.tasks)
-            candidates = (
-                await DeployJob.filter(status=DeployJobStatus.QUEUED)
-                .exclude(phone_id__in=list(self.busy_phones))
-                .order_by("id")
-                .limit(max(free, 1) * 4)
-                .values_list("id", "phone_id")
-            )
-            if not candidates:
+        """Claim as many QUEUED jobs as this process has room for."""
+        while not self.draining.is_set():
+            room = min(self.settings.deploy_concurrency - len(self.held), CLAIM_BATCH)
+            if room <= 0:
                 return
-            claimed_any = False
-            seen: set[int] = set()
-            for job_id, phone_id in candidates:
-                if phone_id in seen or phone_id in self.busy_phones:
-                    continue  # an earlier job of this phone goes first
-                seen.add(phone_id)
-                if self.slots.locked():
-                    return
-                await self.slots.acquire()
-                if await self._claim(job_id, phone_id):
-                    claimed_any = True
-                    self.busy_phones.add(phone_id)
-                    self.tasks[job_id] = asyncio.create_task(
-                        self._run(job_id, phone_id), name=f"deploy-job-{job_id}"
-                    )
-                else:
-                    self.slots.release()
-            if not claimed_any:
-                return
-
-    async def _claim(self, job_id: int, phone_id: int) -> bool:
-        """QUEUED -> RUNNING, only if still QUEUED, first in its phone's line, the phone's
-        lock is free (the unique ``running_phone_id`` refuses a second holder) and one of
-        the installation's concurrency slots is free (the unique ``running_slot`` refuses
-        a slot taken by another process in the meantime)."""
-        used = set(
-            await DeployJob.filter(running_slot__isnull=False).values_list(
-                "running_slot", flat=True
+            claimed = await leases.claim(
+                self.runner_id, room, self.settings.deploy_concurrency, self.lease_seconds
             )
-        )
-        free = [n for n in range(self.settings.deploy_concurrency) if n not in used]
-        if not free:
-            return False  # every slot is busy, in this process or another
-        now = datetime.now(UTC)
-        earlier = DeployJob.filter(
-            phone_id=phone_id, status=DeployJobStatus.QUEUED, id__lt=job_id
-        ).values("phone_id")
-        for slot in free[:3]:  # another process may take a slot between read and write
-            try:
-                changed = (
-                    await DeployJob.filter(id=job_id, status=DeployJobStatus.QUEUED)
-                    .exclude(phone_id__in=Subquery(earlier))
-                    .update(
-                        status=DeployJobStatus.RUNNING,
-                        running_phone_id=phone_id,
-                        running_slot=slot,
-                        runner_id=self.runner_id,
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
-                )
-            except IntegrityError:
-                # The slot was just taken, or another job of this phone is running.
-                continue
-            return changed == 1
-        return False
+            for lease in claimed:
+                task = asyncio.create_task(self._run(lease), name=f"deploy-job-{lease.job_id}")
+                self.held[lease.job_id] = _Held(lease, task)
+            if len(claimed) < room:
+                return  # nothing more to claim now (or no free slot)
 
-    async def _run(self, job_id: int, phone_id: int) -> None:
+    async def _run(self, lease: Lease) -> None:
         try:
-            job = await DeployJob.get(id=job_id)
             assert self.wire is not None
-            await run_job(job, self.wire, self.settings)
+            await run_job(lease, self.wire, self.settings, self.draining.is_set)
+        except HandBack:
+            await self._hand_back(lease, HANDED_BACK_ON_STOP)
+        except LeaseLost:
+            LEASES_LOST.inc()
+            if not lease.lost:
+                # Only this process's renewals were late: the lease may still be ours,
+                # so give the job up now instead of leaving it until the lease expires.
+                log.warning("deploy job %s stopped: its lease ran out", lease.job_id)
+                await self._hand_back(lease, RENEWAL_FAILED)
+            else:
+                log.warning("deploy job %s stopped: another process took it over", lease.job_id)
         except asyncio.CancelledError:
+            if not lease.lost:
+                self._stopped_leases.append(lease)  # the runner is stopping: handed back
             raise
         except Exception:
-            log.exception("deploy job %s crashed", job_id)
-            # Never leave it RUNNING: that would keep the phone locked until a restart.
-            try:
-                await self._interrupt(job_id, "The job stopped on an internal error")
-            except Exception:
-                log.exception("could not end crashed deploy job %s", job_id)
+            log.exception("deploy job %s crashed", lease.job_id)
+            # Never leave it RUNNING: hand it back now (if that fails too, its lease
+            # expires and any process takes it over).
+            await self._hand_back(lease, "The job stopped on an internal error")
         finally:
-            self.tasks.pop(job_id, None)
-            self.busy_phones.discard(phone_id)
-            self.slots.release()
+            self.held.pop(lease.job_id, None)
             self.wake.set()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 _runner: Runner | None = None
@@ -275,8 +290,19 @@ def current_runner() -> Runner | None:
     return _runner
 
 
+def draining() -> bool:
+    """Whether this process is stopping (waiting requests should answer now)."""
+    return _runner is not None and _runner.draining.is_set()
+
+
+def begin_drain() -> None:
+    """The server is shutting down: stop claiming and start the grace period."""
+    if _runner is not None:
+        _runner.begin_drain()
+
+
 async def start_runner() -> None:
-    """Recover jobs a dead process left behind and start working the queue."""
+    """Take over jobs a dead process left behind and start working the queue."""
     global _runner
     if _runner is not None:
         await stop_runner()
@@ -286,8 +312,9 @@ async def start_runner() -> None:
 
 
 async def stop_runner() -> None:
-    """Stop taking jobs; jobs still running are ended INTERRUPTED."""
+    """Drain (see the module doc) and stop."""
     global _runner
-    runner, _runner = _runner, None
+    runner = _runner
     if runner is not None:
         await runner.stop()
+    _runner = None

@@ -17,12 +17,23 @@ Who may ask for what:
 
 Jobs of one phone never interleave: a request made while another job of the phone is
 QUEUED or RUNNING is queued behind it and starts when it ends.
+
+``phonesReprovision`` queues in chunks of :data:`BULK_CHUNK` phones, each chunk one
+transaction of two bulk inserts (the jobs, then their QUEUED events), so ten thousand
+phones are queued in about a second. It is idempotent: a phone that already has a QUEUED
+job of the same kind gets no second one (PostgreSQL serializes bulk requests with an
+advisory lock for this).
+
+A phone with a QUEUED or RUNNING job cannot be deleted (``IN_USE``): its jobs and their
+events would go with it, and whoever follows them would wait for an end that never
+comes. Cancel the jobs first.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.queryset import QuerySet
@@ -37,13 +48,14 @@ from app.core.errors import (
     invalid,
     not_found,
 )
-from app.core.events import get_bus
+from app.core.events import get_bus, is_resync
 from app.core.ids import decode_id
 from app.core.models import Company, Role
 from app.core.scalars import format_mac, normalize_mac
 from app.core.scope import require_write, visible
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
-from app.deploy.pipeline import bus_message, finish, publish
+from app.deploy.pipeline import bus_message, event_message, finish_unclaimed, publish
+from app.deploy.sql import ENQUEUE_LOCK, as_datetime, dialect_sql
 from app.devices import signals as device_signals
 from app.devices.models import Phone, PhoneModel, PhoneStatus
 from app.pbx import signals as pbx_signals
@@ -68,6 +80,16 @@ async def _refuse_user_with_running_deploys(user: SipUser) -> None:
 async def _refuse_profile_with_running_deploys(profile: PhoneProfile) -> None:
     if await DeployJob.filter(profile_id=profile.id, status__in=UNFINISHED).exists():
         raise in_use("A deploy job of this profile has not finished yet", "id")
+
+
+@device_signals.phone_deleting.connect
+async def _refuse_phone_with_unfinished_jobs(phone: Phone) -> None:
+    if await DeployJob.filter(phone_id=phone.id, status__in=UNFINISHED).exists():
+        raise in_use(
+            "The phone has a deploy job that is still queued or running; cancel it "
+            "(deployJobCancel) and let it end first",
+            "mac",
+        )
 
 
 @device_signals.phone_company_changed.connect
@@ -128,46 +150,125 @@ async def enqueue(
     phone: Phone, kind: DeployJobKind, viewer: Viewer, profile: PhoneProfile | None = None
 ) -> DeployJob:
     """Store a QUEUED job with its QUEUED event, publish the event, wake the runner."""
-    jobs = await enqueue_many([phone], kind, viewer, profile)
-    return jobs[0]
-
-
-async def enqueue_many(
-    phones: list[Phone],
-    kind: DeployJobKind,
-    viewer: Viewer,
-    profile: PhoneProfile | None = None,
-) -> list[DeployJob]:
-    """One QUEUED job per phone, all stored in one transaction."""
     from app.deploy.runner import wake_runner
 
-    jobs: list[DeployJob] = []
-    messages: list[dict[str, Any]] = []
-    at = datetime.now(UTC)
     async with in_transaction():
-        for phone in phones:
-            job = await DeployJob.create(
-                kind=kind,
-                phone_id=phone.id,
-                profile_id=profile.id if profile else None,
-                company_id=phone.company_id,  # type: ignore[attr-defined]
-                requested_by=viewer.token_name,
-            )
-            jobs.append(job)
-        events = [
-            DeployEvent(job_id=job.id, step=DeployStep.QUEUED, message=_QUEUED_MESSAGE[kind], at=at)
-            for job in jobs
-        ]
-        await DeployEvent.bulk_create(events)
-    stored = {
-        e.job_id: e  # type: ignore[attr-defined]
-        for e in await DeployEvent.filter(job_id__in=[j.id for j in jobs], step=DeployStep.QUEUED)
-    }
-    for job in jobs:
-        messages.append(bus_message(stored[job.id], job))
-    await publish(messages)
+        job = await DeployJob.create(
+            kind=kind,
+            phone_id=phone.id,
+            profile_id=profile.id if profile else None,
+            company_id=phone.company_id,  # type: ignore[attr-defined]
+            requested_by=viewer.token_name,
+        )
+        event = await DeployEvent.create(
+            job_id=job.id, step=DeployStep.QUEUED, message=_QUEUED_MESSAGE[kind], at=job.created_at
+        )
+    await publish([bus_message(event, job)])
     wake_runner()
-    return jobs
+    return job
+
+
+# Phones queued per transaction by a bulk request.
+BULK_CHUNK = 500
+
+
+@dataclass
+class BulkQueued:
+    """What a bulk request queued."""
+
+    batch_id: str
+    queued: int = 0
+    # Phones that already had a QUEUED job of the same kind (and got no second one).
+    already_queued: int = 0
+    job_ids: list[int] = field(default_factory=list)
+
+
+async def enqueue_bulk(
+    phones: QuerySet[Phone], kind: DeployJobKind, viewer: Viewer
+) -> BulkQueued:
+    """One QUEUED job of ``kind`` for every phone of ``phones`` that has none yet, in
+    MAC order, :data:`BULK_CHUNK` phones per transaction (each published and handed to
+    the runners as soon as it is stored)."""
+    from app.deploy.runner import wake_runner
+
+    result = BulkQueued(batch_id=secrets.token_hex(8))
+    after = ""
+    while True:
+        chunk = list(
+            await phones.filter(mac__gt=after)
+            .order_by("mac")
+            .limit(BULK_CHUNK)
+            .values("id", "mac", "company_id")
+        )
+        if not chunk:
+            break
+        after = chunk[-1]["mac"]
+        messages = await _queue_chunk(chunk, kind, viewer, result)
+        await publish(messages)
+        wake_runner()
+        if len(chunk) < BULK_CHUNK:
+            break
+    return result
+
+
+async def _queue_chunk(
+    chunk: list[dict[str, Any]], kind: DeployJobKind, viewer: Viewer, result: BulkQueued
+) -> list[dict[str, Any]]:
+    """Queue the jobs of one chunk of phones (two inserts, one transaction); their bus
+    messages."""
+    async with in_transaction() as conn:
+        sql = dialect_sql(conn)
+        await sql.serialize(ENQUEUE_LOCK)
+        params: list[Any] = [kind.value, viewer.token_name, result.batch_id]
+        values = []
+        for row in chunk:
+            params += [row["id"], row["company_id"]]
+            n = len(params)
+            values.append(f"({sql.cast(f'${n - 1}', 'int')}, {sql.cast(f'${n}', 'int')})")
+        kind_param = sql.cast("$1", "varchar")
+        jobs = await sql.rows(
+            'INSERT INTO "deploy_job" ("kind", "status", "phone_id", "company_id", '
+            '"requested_by", "cancel_requested", "created_at", "lease_epoch", '
+            '"restart_sent", "batch_id") '
+            f"SELECT {kind_param}, 'QUEUED', v.column1, v.column2, "
+            f"{sql.cast('$2', 'varchar')}, FALSE, {sql.now}, 0, FALSE, {sql.cast('$3', 'varchar')} "
+            f"FROM (VALUES {', '.join(values)}) AS v "
+            # Idempotent: no second QUEUED job of the same kind for a phone. (Correlated
+            # lookups, not anti-joins: the statistics are stale during a bulk insert.)
+            "WHERE (SELECT q.id FROM deploy_job q WHERE q.phone_id = v.column1 "
+            f"AND q.status = 'QUEUED' AND q.kind = {kind_param} LIMIT 1) IS NULL "
+            # A phone deleted since the chunk was read is left out, not an error.
+            "AND (SELECT p.id FROM phone p WHERE p.id = v.column1) IS NOT NULL "
+            "RETURNING id, phone_id, company_id",
+            params,
+        )
+        result.already_queued += len(chunk) - len(jobs)
+        if not jobs:
+            return []
+        events = await sql.rows(
+            'INSERT INTO "deploy_event" ("job_id", "step", "message", "at") '
+            f"SELECT id, 'QUEUED', $1, {sql.now} FROM deploy_job "
+            "WHERE batch_id = $2 AND id >= $3 RETURNING id, job_id, at",
+            [_QUEUED_MESSAGE[kind], result.batch_id, min(job["id"] for job in jobs)],
+        )
+    by_job = {job["id"]: job for job in jobs}
+    result.queued += len(jobs)
+    result.job_ids += sorted(by_job)
+    return [
+        event_message(
+            DeployEvent(
+                id=row["id"],
+                job_id=row["job_id"],
+                step=DeployStep.QUEUED,
+                message=_QUEUED_MESSAGE[kind],
+                at=as_datetime(row["at"]),
+            ),
+            phone_id=by_job[row["job_id"]]["phone_id"],
+            company_id=by_job[row["job_id"]]["company_id"],
+            profile_id=None,
+        )
+        for row in sorted(events, key=lambda r: r["id"])
+    ]
 
 
 async def deploy_profile(
@@ -223,17 +324,12 @@ def filter_phones(viewer: Viewer, flt: Any) -> QuerySet[Phone]:
     return matching(visible(Phone, viewer), flt)
 
 
-async def reprovision_many(viewer: Viewer, flt: Any) -> list[DeployJob]:
-    """One REPROVISION job for every ACTIVE phone with a model that ``flt`` matches."""
+async def reprovision_many(viewer: Viewer, flt: Any) -> BulkQueued:
+    """One REPROVISION job for every ACTIVE phone with a model that ``flt`` matches and
+    that has no QUEUED reprovision yet."""
     require_write(Phone, viewer)
-    phones = list(
-        await filter_phones(viewer, flt)
-        .filter(status=PhoneStatus.ACTIVE, model_id__isnull=False)
-        .order_by("mac")
-    )
-    if not phones:
-        return []
-    return await enqueue_many(phones, DeployJobKind.REPROVISION, viewer)
+    phones = filter_phones(viewer, flt).filter(status=PhoneStatus.ACTIVE, model_id__isnull=False)
+    return await enqueue_bulk(phones, DeployJobKind.REPROVISION, viewer)
 
 
 async def cancel(viewer: Viewer, job_id: str) -> DeployJob:
@@ -245,12 +341,11 @@ async def cancel(viewer: Viewer, job_id: str) -> DeployJob:
     if not may_cancel(viewer, job):
         raise forbidden("A USER token may cancel only the deploys of its own profiles.")
     if job.status == DeployJobStatus.QUEUED:
-        if await finish(
+        if await finish_unclaimed(
             job,
             DeployJobStatus.CANCELLED,
             DeployStep.CANCELLED,
             "Cancelled on request before it started",
-            from_status=DeployJobStatus.QUEUED,
         ):
             return await DeployJob.get(id=job.id)
         job = await DeployJob.get(id=job.id)  # claimed in the meantime
@@ -262,18 +357,26 @@ async def cancel(viewer: Viewer, job_id: str) -> DeployJob:
     raise conflict(f"The job has already ended ({job.status})", "id")
 
 
-async def wait_for_job(job_id: int, poll: float = 1.0) -> DeployJob:
-    """The job once it has ended (whichever process runs it)."""
+async def wait_for_job(job_id: int, timeout: float, poll: float = 1.0) -> DeployJob:
+    """The job once it has ended (whichever process runs it) — or as it stands after
+    ``timeout`` seconds, or when this server process starts stopping."""
+    from app.deploy.runner import draining
+
     bus = get_bus()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     async with bus.subscribe() as queue:
         while True:
             job = await DeployJob.get(id=job_id)
-            if DeployJobStatus(job.status).is_final:
+            left = deadline - loop.time()
+            if DeployJobStatus(job.status).is_final or left <= 0 or draining():
                 return job
             try:
-                async with asyncio.timeout(poll):
+                async with asyncio.timeout(min(poll, left)):
                     while True:
                         message = await queue.get()
+                        if is_resync(message):
+                            break  # messages may have been lost: look at the job again
                         if message.get("job_id") == job_id and message.get("step") in (
                             "SUCCEEDED",
                             "FAILED",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -11,8 +12,8 @@ from graphql import GraphQLError
 
 from app.core.auth import Viewer
 from app.core.context import Info, viewer_of
-from app.core.events import get_bus
-from app.core.ids import parse_global_id
+from app.core.events import RESYNC, get_bus, is_resync
+from app.core.ids import decode_arg, parse_global_id
 from app.core.metrics import SUBSCRIPTIONS
 from app.core.scalars import MacAddress
 from app.core.scope import get_visible, sees_everything, visible
@@ -26,6 +27,10 @@ from app.devices.models import Phone as PhoneRow
 # A subscriber that heard nothing for this long re-reads the job's events from the
 # database, so a message lost on the bus (a Redis reconnect) cannot stall it.
 RESYNC_SECONDS = 5.0
+# How far back a phoneEvents stream remembers what it sent (see _Resume).
+HORIZON_SECONDS = 60.0
+# Stored events read per query when a stream catches up.
+RESYNC_PAGE = 500
 
 
 def _not_found(what: str) -> GraphQLError:
@@ -54,6 +59,35 @@ class _Scope:
         return self._known[job_id]
 
 
+class _Resume:
+    """Where a ``phoneEvents`` stream re-reads the database after messages were lost.
+
+    Events can reach the bus out of id order (several processes store them, and an id
+    is taken before its transaction commits), but each is published within seconds of
+    taking its id. So every event with an id above ``floor`` — the greatest id this
+    stream yielded at least :data:`HORIZON_SECONDS` ago — was either yielded recently
+    (``recent``) or not at all; below it nothing can be missing, as long as the bus was
+    not gone for longer than the horizon.
+    """
+
+    def __init__(self, floor: int) -> None:
+        self.floor = floor
+        self.recent: dict[int, float] = {}  # event id -> when it was yielded, in that order
+
+    def __contains__(self, event_id: int) -> bool:
+        return event_id in self.recent
+
+    def yielded(self, event_id: int) -> None:
+        now = time.monotonic()
+        self.recent[event_id] = now
+        while self.recent:
+            old, at = next(iter(self.recent.items()))  # the oldest
+            if at > now - HORIZON_SECONDS:
+                break
+            del self.recent[old]
+            self.floor = max(self.floor, old)
+
+
 def _is_event(message: dict[str, Any]) -> bool:
     return message.get("kind") == "deploy_event" and "job_id" in message and "id" in message
 
@@ -62,7 +96,7 @@ def _is_event(message: dict[str, Any]) -> bool:
 class DeploySubscription:
     @strawberry.subscription(
         description="Every event of one job, the past ones first; completes after the job's "
-        "final event."
+        "final event (or when the job is deleted)."
     )
     async def deploy_job_progress(
         self, info: Info, job_id: strawberry.ID
@@ -95,6 +129,10 @@ class DeploySubscription:
                         async with asyncio.timeout(RESYNC_SECONDS):
                             message = await queue.get()
                     except TimeoutError:
+                        if not await models.DeployJob.exists(id=job.id):
+                            return  # deleted (with its company): no end will come
+                        message = RESYNC
+                    if is_resync(message):
                         pending = await models.DeployEvent.filter(
                             job_id=job.id, id__gt=last_id
                         ).order_by("id")
@@ -113,10 +151,13 @@ class DeploySubscription:
 
     @strawberry.subscription(
         description="Live events of every job on one phone, or on every phone the caller "
-        "may see when mac is omitted. Never completes by itself."
+        "may see when mac is omitted. With after (a DeployEvent id), the stored events "
+        "after that one come first, so a client that lost its connection resumes without "
+        "a gap. Events missed while the server's own event bus was interrupted are read "
+        "from the database and sent too. Never completes by itself."
     )
     async def phone_events(
-        self, info: Info, mac: MacAddress | None = None
+        self, info: Info, mac: MacAddress | None = None, after: strawberry.ID | None = None
     ) -> AsyncGenerator[DeployEvent, None]:
         viewer = viewer_of(info)
         phone_id = None
@@ -125,19 +166,52 @@ class DeploySubscription:
             if phone is None:
                 raise _not_found("Phone")
             phone_id = phone.id
+        after_id = decode_arg(str(after), "DeployEvent", "after") if after is not None else None
         scope = _Scope(viewer)
+
+        def stored(floor: int) -> Any:
+            rows = visible(models.DeployEvent, viewer).filter(id__gt=floor)
+            if phone_id is not None:
+                rows = rows.filter(job__phone_id=phone_id)
+            return rows.order_by("id").limit(RESYNC_PAGE)
+
         SUBSCRIPTIONS.inc()
         try:
             async with get_bus().subscribe() as queue:
+                if after_id is None:
+                    newest = await models.DeployEvent.all().order_by("-id").first()
+                    resume = _Resume(newest.id if newest else 0)
+                    message: dict[str, Any] | None = None
+                else:
+                    resume = _Resume(after_id)
+                    message = RESYNC  # the stored events after it, first
                 while True:
-                    message = await queue.get()
-                    if not _is_event(message):
+                    if message is None:
+                        message = await queue.get()
+                    if is_resync(message):
+                        floor = resume.floor
+                        while True:
+                            page = await stored(floor)
+                            for row in page:
+                                floor = row.id
+                                if row.id in resume:
+                                    continue
+                                resume.yielded(row.id)
+                                info.context.fresh_loaders()
+                                yield DeployEvent.from_model(row)
+                            if len(page) < RESYNC_PAGE:
+                                break
+                        message = None
                         continue
-                    if phone_id is not None and message.get("phone_id") != phone_id:
+                    current, message = message, None
+                    if not _is_event(current) or current["id"] in resume:
                         continue
-                    if not await scope.allows(message):
+                    if phone_id is not None and current.get("phone_id") != phone_id:
                         continue
+                    if not await scope.allows(current):
+                        continue
+                    resume.yielded(current["id"])
                     info.context.fresh_loaders()
-                    yield DeployEvent.from_bus(message)
+                    yield DeployEvent.from_bus(current)
         finally:
             SUBSCRIPTIONS.dec()

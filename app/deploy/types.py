@@ -177,6 +177,13 @@ class DeployEvent:
             event_id=int(event["id"]),
         )
 
+    @strawberry.field(
+        description="Identifies the event; later events have greater ids in the order the "
+        "server stored them. Give it as phoneEvents(after:) to resume a stream after it."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("DeployEvent", self.event_id))
+
     @strawberry.field(description="The job this event belongs to.")
     async def job(self, info: Info) -> DeployJob:
         row = await loaders_of(info).one(models.DeployJob, self.job_id)
@@ -198,7 +205,8 @@ class PhoneProfileDeployPayload:
     restart: str | None = strawberry.field(
         default=None,
         description='Set when wait: true — "ok" or the error message (null if the job was '
-        "cancelled or interrupted, see job.status).",
+        "cancelled or interrupted, or had not ended after PHONEGRAPH_WAIT_TIMEOUT seconds: "
+        "see job.status).",
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -206,14 +214,21 @@ class PhoneProfileDeployPayload:
 @strawberry.type(description="The jobs made by one bulk request, one per phone.")
 class BulkDeployPayload:
     job_count: int = strawberry.field(default=0, description="How many jobs were queued.")
+    already_queued: int = strawberry.field(
+        default=0,
+        description="Phones the request matched that already had a QUEUED job of the same "
+        "kind: they got no second one (asking again is safe).",
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
-    job_ids: strawberry.Private[list[int]] = strawberry.field(default_factory=list)
+    batch_id: strawberry.Private[str | None] = None
 
     @strawberry.field(description="The jobs queued, in the order they were queued.")
     async def jobs(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[DeployJob]:
-        qs = visible(models.DeployJob, viewer_of(info)).filter(id__in=self.job_ids)
+        qs = visible(models.DeployJob, viewer_of(info))
+        # No batch (the request was refused): no jobs, not every job without a batch.
+        qs = qs.filter(batch_id=self.batch_id) if self.batch_id else qs.filter(id__in=[])
         return await paginate(qs, PageArgs(first, after), [OrderKey("id")], DeployJob.from_model)
 
 

@@ -40,7 +40,11 @@ class DevicesMutation:
     async def phone_update(self, info: Info, mac: MacAddress, input: PhoneInput) -> PhonePayload:
         return _phone(await service.phone_update(viewer_of(info), mac, provided(input)))
 
-    @strawberry.mutation(description="Delete a phone with its lines and deploy jobs.")
+    @strawberry.mutation(
+        description="Delete a phone with its lines and the history of its deploy jobs. "
+        "Refused with IN_USE while one of its deploy jobs is QUEUED or RUNNING: cancel it "
+        "(deployJobCancel) and let it end first."
+    )
     @returns_user_errors(DeletePayload)
     async def phone_delete(self, info: Info, mac: MacAddress) -> DeletePayload:
         pk = await service.phone_delete(viewer_of(info), mac)

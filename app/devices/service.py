@@ -269,10 +269,16 @@ async def _free_foreign_lines(phone: Phone) -> None:
 
 
 async def phone_delete(viewer: Viewer, mac: str) -> int:
+    """Delete a phone, unless a domain above refuses (``signals.phone_deleting``)."""
     require_write(Phone, viewer)
     phone = await phone_by_mac(viewer, mac, "mac")
     async with in_transaction():
-        await phone.delete()
+        # Locked first: what the receivers check cannot change until the delete is done.
+        locked = await Phone.select_for_update().get_or_none(id=phone.id)
+        if locked is None:
+            raise not_found("Phone", "mac")
+        await signals.phone_deleting.send(locked)
+        await locked.delete()
     return phone.id
 
 

@@ -8,3 +8,7 @@ from app.core.signals import Signal
 # (deploy moves the phone's job history to the new company).
 phone_company_changed = Signal("devices.phone_company_changed")
 
+# Sent with the phone row inside the delete's transaction, the row locked, before it is
+# deleted; a receiver refuses by raising a UserInputError (deploy: a job of the phone is
+# still queued or running).
+phone_deleting = Signal("devices.phone_deleting")

@@ -8,6 +8,7 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import websockets
 
 from app.core.crypto import encrypt
 from app.core.ids import parse_global_id, to_global_id
+from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus
 from app.devices.models import Phone, PhoneLine, PhoneModel, PhoneStatus
 from app.pbx.models import SipDomain, SipUser
 from app.settings import Settings, use_settings
@@ -100,10 +102,48 @@ async def settings(
         restart_grace=1.0,
         options_interval=0.2,
         deploy_heartbeat=0.5,
+        deploy_lease=3.0,
     )
     use_settings(s)
     yield s
     use_settings(settings)
+
+
+async def hold_lease(job_id: int, seconds: float) -> None:
+    """What another server process does for a job it runs: (re)new its lease, which
+    then lasts ``seconds`` by the database's clock."""
+    from app.deploy.sql import dialect_sql
+
+    sql = dialect_sql()
+    await sql.rows(
+        f"UPDATE deploy_job SET lease_expires_at = {sql.later(2)} WHERE id = $1",
+        [job_id, seconds],
+    )
+
+
+async def foreign_running_job(
+    phone: Phone, *, slot: int, lease_seconds: float = 60.0, lease_epoch: int = 1, **fields: Any
+) -> DeployJob:
+    """A REBOOT job that another server process is running: RUNNING, holding the phone's
+    lock and ``slot``, with a lease that lasts ``lease_seconds`` unless renewed."""
+    from tortoise.transactions import in_transaction
+
+    async with in_transaction():
+        job = await DeployJob.create(
+            kind=DeployJobKind.REBOOT,
+            status=DeployJobStatus.RUNNING,
+            phone_id=phone.id,
+            company_id=phone.company_id,  # type: ignore[attr-defined]
+            running_phone_id=phone.id,
+            running_slot=slot,
+            runner_id=fields.pop("runner_id", "another-host:4242:cafe"),
+            lease_epoch=lease_epoch,
+            started_at=datetime.now(UTC),
+            **fields,
+        )
+        # In the same transaction: no runner ever sees the job without its lease.
+        await hold_lease(job.id, lease_seconds)
+    return job
 
 
 def ftp_fetch(server: FtpServerHandle):  # type: ignore[no-untyped-def]
@@ -210,6 +250,20 @@ async def progress(server: LiveServer, token: str, job_id: str) -> list[dict[str
 
 def steps(events: list[dict[str, Any]]) -> list[str]:
     return [e["step"] for e in events]
+
+
+async def eventually(check: Any, timeout: float = 15.0, what: str = "the condition") -> Any:
+    """Poll ``check()`` (sync or async) until it returns something true; return that."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------- the world
@@ -330,6 +384,15 @@ class DeployWorld:
 
     async def job(self, job_id: str) -> dict[str, Any]:
         return (await self.admin.data(JOB, {"id": job_id}))["node"]
+
+    async def wait_step(self, job_id: str, step: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The job once it has an event of ``step``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                job = await self.job(job_id)
+                if step in steps(job["events"]):
+                    return job
+                await asyncio.sleep(0.05)
 
     async def wait_job(self, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
         """The job once it has ended (polling over HTTP)."""

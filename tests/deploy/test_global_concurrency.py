@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 
-from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus
+from app.deploy.models import DeployJob, DeployJobStatus
 from app.settings import Settings, use_settings
-from tests.deploy.conftest import DeployWorld
+from tests.deploy.conftest import DeployWorld, foreign_running_job, hold_lease
 
 REBOOT = """
 mutation($mac: MacAddress!) { phoneReboot(mac: $mac) { job { id } userErrors { code } } }
@@ -28,9 +27,9 @@ async def settings(settings: Settings) -> AsyncIterator[Settings]:
 
 
 async def _alive(job_id: int) -> None:
-    """Another server process's heartbeat on its running job."""
+    """Another server process renewing the lease of its running job."""
     while True:
-        await DeployJob.filter(id=job_id).update(heartbeat_at=datetime.now(UTC))
+        await hold_lease(job_id, 2.0)
         await asyncio.sleep(0.1)
 
 
@@ -38,18 +37,7 @@ async def test_a_slot_held_by_another_process_keeps_the_job_queued(world: Deploy
     sim = await world.sim()
     await world.phone(sim)
     busy = await world.phone(None)  # the phone another process is working on
-    now = datetime.now(UTC)
-    foreign = await DeployJob.create(
-        kind=DeployJobKind.REBOOT,
-        status=DeployJobStatus.RUNNING,
-        phone_id=busy.id,
-        company_id=world.company_pk,
-        running_phone_id=busy.id,
-        running_slot=0,
-        runner_id="another-host:4242:cafe",
-        started_at=now,
-        heartbeat_at=now,
-    )
+    foreign = await foreign_running_job(busy, slot=0)
     heartbeat = asyncio.create_task(_alive(foreign.id))
     try:
         job_id = (await world.admin.data(REBOOT, {"mac": sim.mac}))["phoneReboot"]["job"]["id"]

@@ -177,7 +177,8 @@ class PhoneSimulator:
     * ``never_back``: answers 200, goes down and never answers again.
 
     With ``notify_delay`` the NOTIFY is first answered ``100 Trying`` and finally only
-    after that many seconds.
+    after that many seconds. With ``cgi_delay`` the CGI answers only after that many
+    seconds (the request is in ``cgi_requests`` as soon as it arrives).
     """
 
     ip = "127.0.0.1"
@@ -195,6 +196,7 @@ class PhoneSimulator:
         cgi_error: int | None = None,
         cisco: bool = True,
         notify_delay: float = 0.0,
+        cgi_delay: float = 0.0,
     ) -> None:
         self.mac = re.sub(r"[^0-9A-Fa-f]", "", mac).upper()
         self.config_fetch = config_fetch
@@ -206,6 +208,7 @@ class PhoneSimulator:
         self.cgi_error = cgi_error
         self.cisco = cisco
         self.notify_delay = notify_delay
+        self.cgi_delay = cgi_delay
 
         self.online = True
         self.reboots = 0
@@ -242,7 +245,10 @@ class PhoneSimulator:
         if self.cisco:
             app = web.Application()
             app.router.add_post("/CGI/Execute", self._cgi)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            # Stopping cancels a CGI answer still being delayed instead of awaiting it.
+            self._runner = web.AppRunner(
+                app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+            )
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.ip, 0)
             await site.start()
@@ -397,6 +403,8 @@ class PhoneSimulator:
         xml = str(form.get("XML", ""))
         user, password = self._credentials(request)
         self.cgi_requests.append(CgiRequest(request.content_type, xml, user))
+        if self.cgi_delay > 0:
+            await asyncio.sleep(self.cgi_delay)
         if self.web_username is not None and (
             user != self.web_username or (password or "") != (self.web_password or "")
         ):

@@ -7,7 +7,7 @@ import asyncio
 import aiohttp
 from lxml import etree
 
-from app.deploy.wire.errors import PhoneStepError
+from app.deploy.wire.errors import Guard, PhoneStepError, guarded
 
 INIT_SERVICES = (
     '<CiscoIPPhoneExecute><ExecuteItem Priority="0" URL="Init:Services"/></CiscoIPPhoneExecute>'
@@ -37,16 +37,20 @@ async def clear_services_session(
     username: str | None,
     password: str | None,
     timeout: float,
+    *,
+    guard: Guard | None = None,
 ) -> None:
     """POST ``Init:Services`` to ``/CGI/Execute``; return when the phone confirms it.
 
     Raises :class:`PhoneStepError` when the phone is unreachable, refuses the
     credentials (HTTP 401 or ``CiscoIPPhoneError 4``) or answers anything but success.
+    ``guard`` runs right before the request is sent.
     """
     host_part = f"[{host}]" if ":" in host else host
     url = f"http://{host_part}:{port}/CGI/Execute"
     # RFC 7617's charset="UTF-8", so non-ASCII passwords survive.
     auth = aiohttp.BasicAuth(username, password or "", encoding="utf-8") if username else None
+    guarded(guard)()
     try:
         async with http.post(
             url,

@@ -1,6 +1,8 @@
-"""The one failure a deploy step can report (CONTRACT §5)."""
+"""The one failure a deploy step can report (CONTRACT §5), and the guard that stops a step."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 
 class PhoneStepError(Exception):
@@ -16,3 +18,18 @@ class PhoneStepError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+# Called right before every message to a phone and every write to the config target; it
+# raises (anything but PhoneStepError) to stop the step there. The pipeline passes its
+# lease check, so a job that lost its lease never touches the phone again.
+Guard = Callable[[], None]
+
+
+def _no_guard() -> None:
+    return None
+
+
+def guarded(guard: Guard | None) -> Guard:
+    """``guard``, or a guard that never stops anything."""
+    return guard or _no_guard

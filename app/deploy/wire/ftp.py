@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import aioftp
 
-from app.deploy.wire.errors import PhoneStepError
+from app.deploy.wire.errors import Guard, PhoneStepError, guarded
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -29,8 +29,12 @@ if TYPE_CHECKING:
 class ConfigTarget(Protocol):
     """Somewhere phones fetch their configs from."""
 
-    async def upload(self, filename: str, data: bytes) -> None:
-        """Store ``data`` as ``filename``, atomically; raise :class:`PhoneStepError`."""
+    async def upload(self, filename: str, data: bytes, *, guard: Guard | None = None) -> None:
+        """Store ``data`` as ``filename``, atomically; raise :class:`PhoneStepError`.
+
+        ``guard`` runs before the upload starts and again right before the temporary file
+        is renamed over ``filename``: when it raises, ``filename`` is left as it was.
+        """
         ...
 
     async def close(self) -> None:
@@ -60,17 +64,28 @@ class LocalFolderTarget:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
 
-    async def upload(self, filename: str, data: bytes) -> None:
+    async def upload(self, filename: str, data: bytes, *, guard: Guard | None = None) -> None:
         check_filename(filename)
+        check = guarded(guard)
+        check()
+        temp: str | None = None
         try:
-            await asyncio.to_thread(self._write, filename, data)
+            temp = await asyncio.to_thread(self._write_temp, filename, data)
+            check()
+            await asyncio.to_thread(os.replace, temp, self.directory / filename)
+            temp = None
         except OSError as exc:
             reason = exc.strerror or exc.__class__.__name__
             raise PhoneStepError(
                 f"could not write config {filename} to {self.directory}: {reason}"
             ) from None
+        finally:
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)  # the rename did not happen
 
-    def _write(self, filename: str, data: bytes) -> None:
+    def _write_temp(self, filename: str, data: bytes) -> str:
+        """The bytes, synced to a temporary file next to ``filename``; its path."""
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f".{filename}.", suffix=".part")
         try:
@@ -80,11 +95,11 @@ class LocalFolderTarget:
                 os.fsync(fh.fileno())
             # mkstemp makes the file private; the TFTP server must be able to read it.
             os.chmod(temp, 0o644)
-            os.replace(temp, self.directory / filename)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
+        return temp
 
     async def close(self) -> None:
         return None
@@ -179,8 +194,10 @@ class FtpTarget:
             self._slots = asyncio.Semaphore(self.pool_size)
         return self._slots
 
-    async def upload(self, filename: str, data: bytes) -> None:
+    async def upload(self, filename: str, data: bytes, *, guard: Guard | None = None) -> None:
         check_filename(filename)
+        check = guarded(guard)
+        check()
         async with self._bind_to_loop():
             client = self._idle.pop() if self._idle else None
             reused = client is not None
@@ -189,7 +206,7 @@ class FtpTarget:
                     client = await self._connect()
                 try:
                     async with asyncio.timeout(self.timeout):
-                        await self._store(client, filename, data)
+                        await self._store(client, filename, data, check)
                 except PhoneStepError:
                     client.close()
                     raise
@@ -208,6 +225,9 @@ class FtpTarget:
                 except OSError as exc:
                     client.close()
                     raise self._fail(f"{exc.strerror or exc} while storing {filename}") from None
+                except BaseException:  # the guard stopped it, or the task was cancelled
+                    client.close()
+                    raise
                 self._idle.append(client)
                 return
 
@@ -272,11 +292,14 @@ class FtpTarget:
             raise self._fail(f"cannot connect to {loc.address}: {exc.strerror or exc}") from None
         return client
 
-    async def _store(self, client: aioftp.Client, filename: str, data: bytes) -> None:
+    async def _store(
+        self, client: aioftp.Client, filename: str, data: bytes, check: Guard
+    ) -> None:
         temp = f".{filename}.{secrets.token_hex(4)}.part"
         try:
             async with client.upload_stream(temp) as stream:
                 await stream.write(data)
+            check()
             try:
                 await client.rename(temp, filename)
             except aioftp.StatusCodeError as refused:

@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from app.deploy.wire.errors import PhoneStepError
+from app.deploy.wire.errors import Guard, PhoneStepError, guarded
 
 T1 = 0.5  # RFC 3261 round-trip estimate
 T2 = 4.0  # cap of the non-INVITE retransmission interval
@@ -217,7 +217,9 @@ def new_branch() -> str:
     return "z9hG4bK" + secrets.token_hex(10)
 
 
-async def send_reboot_notify(host: str, port: int, timeout: float) -> int:
+async def send_reboot_notify(
+    host: str, port: int, timeout: float, *, guard: Guard | None = None
+) -> int:
     """Ask the phone to restart: ``NOTIFY`` ``check-sync;reboot=true``.
 
     Retransmits like RFC 3261 Timer E (T1 doubling, capped at T2, every T2 once a
@@ -225,7 +227,9 @@ async def send_reboot_notify(host: str, port: int, timeout: float) -> int:
     An ICMP "port unreachable" is a transport error that ends the transaction at once
     (RFC 3261 §17.1.4): nothing listens there, so retransmitting cannot help.
     Returns the 2xx status; raises :class:`PhoneStepError` on no answer or a refusal.
+    ``guard`` runs before every (re)transmission.
     """
+    check = guarded(guard)
     limit = min(TIMER_F, timeout)
     async with _SipPeer(host, port) as peer:
         call_id, branch = peer.new_call_id(), new_branch()
@@ -248,6 +252,7 @@ async def send_reboot_notify(host: str, port: int, timeout: float) -> int:
                     f"phone unreachable: no answer to NOTIFY after {limit:.1f} s{hint}"
                 )
             if now >= next_send:
+                check()
                 peer.send(notify)
                 next_send = now + interval
                 interval = min(interval * 2, T2)
@@ -274,14 +279,16 @@ async def wait_for_restart(
     *,
     grace: float = 10.0,
     interval: float = 1.0,
+    guard: Guard | None = None,
 ) -> str:
     """Probe with ``OPTIONS`` every ``interval`` s until the phone is back; return a message.
 
     The phone is back when it answers 2xx after having missed at least one probe. If it
     never misses one for ``grace`` seconds it probably ignored the restart: that is still
     a success, with a message saying so. No such answer within ``timeout`` seconds raises
-    :class:`PhoneStepError`.
+    :class:`PhoneStepError`. ``guard`` runs before every probe.
     """
+    check = guarded(guard)
     start = time.monotonic()
     deadline = start + timeout
     grace = min(grace, timeout)
@@ -294,6 +301,7 @@ async def wait_for_restart(
                 break
             # Requests outside a dialog each get a fresh Call-ID (RFC 3261 §8.1.1.4).
             call_id, branch = peer.new_call_id(), new_branch()
+            check()
             peer.send(peer.request("OPTIONS", 1, call_id, branch, ("Accept: application/sdp",)))
             answer: SipResponse | None = None
             while answer is None or answer.status < 200:
