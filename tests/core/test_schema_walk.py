@@ -834,6 +834,8 @@ def user_rules(walk: Walk, world: World) -> list[Finding]:
                 ))
         elif r.type == "PhoneProfile" and r.id != a.ids["profile_user1"]:
             out.append(_finding(OTHER_PROFILE, r, f"profile {r.id} ({world.owner(r.id)})"))
+        elif r.type == "DeployEvent" and r.parents and r.parents[-1][1] in allowed:
+            continue  # an event of one of the user's own jobs
         elif r.id is not None and r.type != "PhoneModel" and r.id not in allowed:  # catalogue
             out.append(_finding(OUT_OF_SCOPE, r, f"{r.type} {r.id} ({world.owner(r.id)})"))
     return out
