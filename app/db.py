@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -20,6 +22,51 @@ MODEL_MODULES = [
 ]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+# The SQLite the deploy queue's SQL needs: RETURNING (3.35) and UPDATE ... FROM (3.33).
+SQLITE_MINIMUM = (3, 35, 0)
+
+
+def _cancel_safe_sqlite_transactions() -> None:
+    """Make a cancelled start of an SQLite transaction give the connection back.
+
+    Tortoise runs every SQLite transaction on one connection under one lock, taken in the
+    transaction's ``__aenter__`` and released in its ``__aexit__``. A task cancelled while
+    ``__aenter__`` waits for ``BEGIN`` (a deploy job stopped at a shutdown, a subscription
+    whose client left) never reaches ``__aexit__``: the lock stays taken and every later
+    query of the process waits forever. Here the ``BEGIN`` is left to finish (aiosqlite
+    runs what it was handed anyway), undone, and the lock released before the
+    cancellation goes on.
+    """
+    from tortoise.backends.sqlite.client import SqliteTransactionContext
+    from tortoise.connection import get_connections
+
+    if getattr(SqliteTransactionContext, "_cancel_safe", False):
+        return
+
+    async def __aenter__(self: SqliteTransactionContext) -> object:
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            begin = asyncio.ensure_future(self.connection.begin())
+            try:
+                await asyncio.shield(begin)
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    await begin
+                    await self.connection._connection.rollback()
+                raise
+        except BaseException:
+            self._trxlock.release()
+            raise
+        self.token = get_connections().set(self.connection_name, self.connection)
+        return self.connection
+
+    SqliteTransactionContext.__aenter__ = __aenter__  # type: ignore[method-assign]
+    SqliteTransactionContext._cancel_safe = True  # type: ignore[attr-defined]
+
+
+_cancel_safe_sqlite_transactions()
 
 
 def tortoise_config(db_url: str | None = None) -> dict[str, Any]:
@@ -56,12 +103,30 @@ def _ensure_sqlite_dir(url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
+class DatabaseUnusable(RuntimeError):
+    """The configured database cannot hold PhoneGraph's data (the message says why)."""
+
+
+def sqlite_too_old() -> str | None:
+    """Why this Python's SQLite cannot hold a PhoneGraph database, if it cannot."""
+    if sqlite3.sqlite_version_info >= SQLITE_MINIMUM:
+        return None
+    need = ".".join(map(str, SQLITE_MINIMUM))
+    return (
+        f"this Python's SQLite is {sqlite3.sqlite_version}; PhoneGraph needs SQLite {need} "
+        "or newer (use a newer Python build, or PostgreSQL)"
+    )
+
+
 async def database_problem(db_url: str | None = None) -> str | None:
     """Why ``db_url`` (default: the configured database) is not a PhoneGraph database yet:
     no such file or database, or never migrated; ``None`` when it is one. Creates nothing
     (asked with the drivers themselves: Tortoise's own state is left for what follows)."""
     url = db_url or get_settings().database_url
     if url.startswith("sqlite://"):
+        too_old = sqlite_too_old()
+        if too_old:
+            return too_old
         path = sqlite_path(url)
         if path is None:
             return None
@@ -93,6 +158,10 @@ async def migrate(db_url: str | None = None) -> list[str]:
     from aerich import Command
 
     config = tortoise_config(db_url)
+    if config["connections"]["default"].startswith("sqlite://"):
+        too_old = sqlite_too_old()
+        if too_old:
+            raise DatabaseUnusable(too_old)
     _ensure_sqlite_dir(config["connections"]["default"])
     command = Command(tortoise_config=config, app="models", location=str(MIGRATIONS_DIR))
     async with command:
