@@ -31,6 +31,7 @@ writer at a time, which keeps a single process (or a few sharing one file) corre
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,32 +109,38 @@ async def _insert_event(
 
 
 async def claim(runner_id: str, limit: int, concurrency: int, seconds: float) -> list[Lease]:
-    """Claim up to ``limit`` QUEUED jobs in one statement; return their leases.
+    """Claim up to ``limit`` QUEUED jobs; return their leases.
 
     A job is claimable when it is the oldest unfinished job of its phone and no job of
     the phone is running, wherever it is in the queue (work behind a busy phone never
     holds up other phones). Each claimed job takes the phone's lock
     (``running_phone_id``) and one of the installation's ``concurrency`` slots
     (``running_slot``); both are unique, so the database refuses a second holder even
-    if two processes' statements raced.
+    if two processes' claims raced.
 
-    The tests are correlated subqueries, one index lookup per row, rather than
-    anti-joins: right after a bulk insert the planner's statistics are stale, and an
-    anti-join planned on them can cost seconds. On PostgreSQL claims take turns on an
-    advisory lock — two claims picking free slots at once would collide on the unique
-    indexes, and could deadlock there — and skip rows other transactions hold (a cancel,
-    a takeover) with ``FOR UPDATE SKIP LOCKED`` instead of waiting for them.
+    Slots are shared fairly between companies (:func:`_shares`): the free slots go to
+    the companies with queued work in turn, those running the fewest jobs first, so one
+    company's bulk work holds up another company's single job for one job's time at
+    most. The work per claim is bounded: at most :data:`COMPANIES_PER_CLAIM` companies
+    are looked at (the next ones in company order on the next claim), each through the
+    partial index of queued jobs, and at most ``limit`` rows are read per company.
+
+    The tests of a candidate are correlated subqueries, one index lookup per row,
+    rather than anti-joins: right after a bulk insert the planner's statistics are
+    stale, and an anti-join planned on them can cost seconds. On PostgreSQL claims take
+    turns on an advisory lock — two claims picking free slots at once would collide on
+    the unique indexes, and could deadlock there — and skip rows other transactions
+    hold (a cancel, a takeover) with ``FOR UPDATE SKIP LOCKED`` instead of waiting.
     """
     if limit < 1:
         return []
-    statement = _claim_statement(dialect_sql())
     for _ in range(3):
         sent_at = time.monotonic()
         try:
             async with in_transaction() as conn:
                 sql = dialect_sql(conn)
                 await sql.serialize(CLAIM_LOCK)  # one claim at a time: no slot collisions
-                rows = await sql.rows(statement, [concurrency, limit, runner_id, seconds])
+                rows = await _claim(sql, runner_id, limit, concurrency, seconds)
         except IntegrityError:
             # A slot or phone taken meanwhile (only possible without the lock): again.
             continue
@@ -154,20 +161,130 @@ async def claim(runner_id: str, limit: int, concurrency: int, seconds: float) ->
     return []
 
 
-def _claim_statement(sql: DialectSql) -> str:
-    return f"""
-        WITH RECURSIVE slot_numbers(n) AS (
-            SELECT 0 UNION ALL SELECT n + 1 FROM slot_numbers WHERE n + 1 < $1
-        ),
-        free_slots AS (
-            SELECT n AS slot, row_number() OVER (ORDER BY n) AS k
-            FROM slot_numbers
-            WHERE (SELECT s.id FROM deploy_job s WHERE s.running_slot = n) IS NULL
-        ),
-        candidates AS (
-            SELECT id, phone_id, row_number() OVER (ORDER BY id) AS k FROM (
-                SELECT j.id, j.phone_id FROM deploy_job j
-                WHERE j.status = 'QUEUED'
+# Companies with queued work looked at by one claim; beyond that many, the next claim
+# goes on from where this one stopped (in company order), so every company gets its turn.
+COMPANIES_PER_CLAIM = 200
+# The company a process's last claim stopped at (see COMPANIES_PER_CLAIM).
+_claim_cursor = {"after": -1}
+# Jobs of phones without a company are grouped under this key.
+_NO_COMPANY = -1
+
+
+async def _claim(
+    sql: DialectSql, runner_id: str, limit: int, concurrency: int, seconds: float
+) -> list[dict[str, Any]]:
+    running = {
+        (row["company_id"] if row["company_id"] is not None else _NO_COMPANY): row["n"]
+        for row in await sql.rows(
+            "SELECT company_id, count(*) AS n FROM deploy_job "
+            "WHERE running_slot IS NOT NULL GROUP BY company_id",
+            [],
+        )
+    }
+    room = min(limit, concurrency - sum(running.values()))
+    if room <= 0:
+        return []
+    companies = await _queued_companies(sql)
+    if not companies:
+        return []
+    chosen: list[int] = []
+    last: dict[int, int] = {}  # per company: the newest job chosen so far
+    given: dict[int, int] = {}
+    exhausted: set[int] = set()
+    while len(chosen) < room:
+        open_ = [c for c in companies if c not in exhausted]
+        if not open_:
+            break
+        shares = _shares(open_, running, given, room - len(chosen))
+        found = await _candidates(sql, shares, last)
+        progress = False
+        for company, want in shares.items():
+            jobs = found.get(company, [])
+            if len(jobs) < want:
+                exhausted.add(company)
+            given[company] = given.get(company, 0) + len(jobs)
+            chosen.extend(job for job, _ in jobs)
+            if jobs:
+                last[company] = jobs[-1][0]
+            progress = progress or bool(jobs)
+        if not progress:
+            break
+    if not chosen:
+        return []
+    return await sql.rows(
+        _update_statement(sql),
+        [concurrency, sql.id_list(chosen), runner_id, seconds],
+    )
+
+
+async def _queued_companies(sql: DialectSql) -> list[int]:
+    """Up to :data:`COMPANIES_PER_CLAIM` companies with QUEUED jobs, going on after the
+    company the last claim stopped at (and wrapping around)."""
+    after = _claim_cursor["after"]
+    found = await _company_scan(sql, after, None, COMPANIES_PER_CLAIM)
+    if len(found) >= COMPANIES_PER_CLAIM:
+        _claim_cursor["after"] = found[-1]
+    else:
+        _claim_cursor["after"] = -1
+        if after >= 0:  # wrap around: the companies up to where the last claim stopped
+            found += await _company_scan(sql, -1, after, COMPANIES_PER_CLAIM - len(found))
+    no_company = await sql.rows(
+        "SELECT id FROM deploy_job WHERE status = 'QUEUED' AND company_id IS NULL LIMIT 1", []
+    )
+    return found + ([_NO_COMPANY] if no_company else [])
+
+
+async def _company_scan(sql: DialectSql, after: int, upto: int | None, most: int) -> list[int]:
+    """The companies with QUEUED jobs after ``after`` (up to ``upto``), in id order: a
+    loose scan of the partial index of queued jobs, one index lookup per company."""
+    if most < 1:
+        return []
+    nxt = "SELECT min(q.company_id) FROM deploy_job q WHERE q.status = 'QUEUED' AND q.company_id > "
+    below = "AND c.company_id < $3" if upto is not None else ""
+    upto_clause = "AND company_id <= $3" if upto is not None else ""
+    rows = await sql.rows(
+        f"""
+        WITH RECURSIVE c(company_id, n) AS (
+            SELECT ({nxt} $1), 1
+            UNION ALL
+            SELECT ({nxt} c.company_id), c.n + 1 FROM c
+            WHERE c.company_id IS NOT NULL AND c.n < $2 {below}
+        )
+        SELECT company_id FROM c WHERE company_id IS NOT NULL {upto_clause}
+        """,
+        [after, most] + ([upto] if upto is not None else []),
+    )
+    return [row["company_id"] for row in rows]
+
+
+def _shares(
+    companies: list[int], running: dict[int, int], given: dict[int, int], free: int
+) -> dict[int, int]:
+    """How many of ``free`` slots each company gets: one at a time, always to the company
+    running (or just given) the fewest jobs; ties go in the order of ``companies``."""
+    turn = [(running.get(c, 0) + given.get(c, 0), i, c) for i, c in enumerate(companies)]
+    heapq.heapify(turn)
+    shares: dict[int, int] = {}
+    for _ in range(free):
+        load, i, company = heapq.heappop(turn)
+        shares[company] = shares.get(company, 0) + 1
+        heapq.heappush(turn, (load + 1, i, company))
+    return shares
+
+
+async def _candidates(
+    sql: DialectSql, shares: dict[int, int], chosen: dict[int, int]
+) -> dict[int, list[tuple[int, int]]]:
+    """For each company of ``shares``, up to its share of claimable jobs (id order),
+    after the last one already chosen for it: one statement for all of them."""
+    parts, params = [], []
+    for i, (company, want) in enumerate(shares.items()):
+        n = len(params)
+        same = "j.company_id IS NULL" if company == _NO_COMPANY else f"j.company_id = ${n + 3}"
+        parts.append(
+            f"""SELECT * FROM (
+                SELECT j.id, j.phone_id, {sql.cast(f"${n + 1}", "int")} AS company FROM deploy_job j
+                WHERE j.status = 'QUEUED' AND {same} AND j.id > ${n + 2}
                   AND (
                       SELECT r.id FROM deploy_job r WHERE r.running_phone_id = j.phone_id
                   ) IS NULL
@@ -177,21 +294,40 @@ def _claim_statement(sql: DialectSql) -> str:
                       LIMIT 1
                   ) IS NULL
                 ORDER BY j.id
-                LIMIT $2
+                LIMIT ${n + 4}
                 {sql.skip_locked("j")}
-            ) AS eligible
+            ) AS c{i}"""
         )
+        params += [company, chosen.get(company, 0), company, want]
+    found: dict[int, list[tuple[int, int]]] = {}
+    for row in await sql.rows(" UNION ALL ".join(parts), params):
+        found.setdefault(row["company"], []).append((row["id"], row["phone_id"]))
+    return found
+
+
+def _update_statement(sql: DialectSql) -> str:
+    """RUNNING under a new lease epoch, with a free slot each: the jobs of parameter 2."""
+    return f"""
+        WITH RECURSIVE slot_numbers(n) AS (
+            SELECT 0 UNION ALL SELECT n + 1 FROM slot_numbers WHERE n + 1 < $1
+        ),
+        free_slots AS (
+            SELECT n AS slot, row_number() OVER (ORDER BY n) AS k
+            FROM slot_numbers
+            WHERE (SELECT s.id FROM deploy_job s WHERE s.running_slot = n) IS NULL
+        ),
+        chosen AS ({sql.numbered_ids(2)})
         UPDATE deploy_job SET
             status = 'RUNNING',
-            running_phone_id = candidates.phone_id,
+            running_phone_id = deploy_job.phone_id,
             running_slot = free_slots.slot,
             runner_id = $3,
             lease_epoch = deploy_job.lease_epoch + 1,
             started_at = {sql.now},
             heartbeat_at = {sql.now},
             lease_expires_at = {sql.later(4)}
-        FROM candidates JOIN free_slots ON free_slots.k = candidates.k
-        WHERE deploy_job.id = candidates.id
+        FROM chosen JOIN free_slots ON free_slots.k = chosen.k
+        WHERE deploy_job.id = chosen.id AND deploy_job.status = 'QUEUED'
         RETURNING deploy_job.id, deploy_job.phone_id, deploy_job.company_id,
             deploy_job.profile_id, deploy_job.lease_epoch, deploy_job.running_slot
     """

@@ -1,11 +1,13 @@
 """The deploy job runner: works the durable queue in the database.
 
 Any number of server processes may share one database; each runs a runner. A runner
-claims QUEUED jobs in one statement (``app.deploy.leases.claim``): a claimed job holds a
+claims QUEUED jobs in one short transaction (``app.deploy.leases.claim``): a claimed job holds a
 lease, the phone's lock (``running_phone_id``, unique) and one of the installation's
 ``PHONEGRAPH_DEPLOY_CONCURRENCY`` slots (``running_slot``, unique), so no two processes
 ever run the same job, nor two jobs of one phone at once, nor more jobs than slots. Jobs
-of a phone run in the order they were queued; a busy phone holds up nobody else.
+of a phone run in the order they were queued; a busy phone holds up nobody else, and free
+slots go to the companies with queued work in turn (one company's bulk work never holds up
+another's single job for more than one job's time).
 
 Every ``PHONEGRAPH_DEPLOY_HEARTBEAT`` seconds a runner renews the leases of the jobs it
 holds — only those — and takes over the jobs whose lease expired by the database's
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 1.0
 # At most this many jobs are claimed by one statement.
 CLAIM_BATCH = 64
+# Seconds a stopping runner waits for a claim it has sent to the database to complete.
+CLAIM_WAIT = 10.0
 # A job started this many times without ending (each time its process stopped) is not
 # tried again: it ends INTERRUPTED.
 MAX_CLAIMS = 5
@@ -127,6 +131,12 @@ class Runner:
     async def stop(self) -> None:
         """Drain, then release everything."""
         self.begin_drain()
+        # The queue loop ends by itself once draining: a claim it has sent completes, and
+        # the jobs it claimed start (and hand themselves back at their first step),
+        # instead of sitting RUNNING under a lease nobody renews until it expires.
+        if self._loop_task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._loop_task), CLAIM_WAIT)
         await _cancel(self._loop_task)
         tasks = [held.task for held in self.held.values()]
         if tasks:

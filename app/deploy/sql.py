@@ -42,8 +42,7 @@ class DialectSql:
         if self.postgres:
             return f"(now() + make_interval(secs => ${param}))"
         return (
-            f"(strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || ${param} || ' seconds')"
-            " || '000+00:00')"
+            f"(strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || ${param} || ' seconds') || '000+00:00')"
         )
 
     def ids(self, param: int) -> str:
@@ -51,6 +50,13 @@ class DialectSql:
         if self.postgres:
             return f"id = ANY(${param}::int[])"
         return f"id IN (SELECT value FROM json_each(${param}))"
+
+    def numbered_ids(self, param: int) -> str:
+        """The ids of parameter ``param`` as rows ``(id, k)``, ``k`` counting from 1 in
+        the parameter's order."""
+        if self.postgres:
+            return f"SELECT c.id, c.k FROM unnest(${param}::int[]) WITH ORDINALITY AS c(id, k)"
+        return f"SELECT value AS id, key + 1 AS k FROM json_each(${param})"
 
     def id_list(self, ids: list[int]) -> Any:
         """The value of an :meth:`ids` parameter."""

@@ -1,0 +1,75 @@
+"""Deploy slots are shared fairly between companies (CONTRACT §12): one company's bulk
+work holds up another company's single job for one job's time at most."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.deploy import leases
+from app.deploy.models import DeployJob, DeployJobStatus
+from app.settings import Settings, use_settings
+from tests.deploy.conftest import DeployWorld, eventually, pk_of
+
+REBOOT = """
+mutation($mac: MacAddress!) { phoneReboot(mac: $mac) { job { id } userErrors { code } } }
+"""
+
+
+@pytest.fixture
+async def settings(settings: Settings) -> AsyncIterator[Settings]:
+    """Two slots for the whole installation."""
+    s = dataclasses.replace(settings, deploy_concurrency=2)
+    use_settings(s)
+    yield s
+    use_settings(settings)
+
+
+async def test_a_single_job_of_another_company_gets_the_next_free_slot(
+    world: DeployWorld, tenant_factory
+) -> None:  # type: ignore[no-untyped-def]
+    # Company A's work: eight phones that each take a while to come back.
+    for _ in range(8):
+        sim = await world.sim(reboot_seconds=1.0)
+        await world.phone(sim)
+        assert (await world.admin.data(REBOOT, {"mac": sim.mac}))["phoneReboot"]["job"]
+    await eventually(
+        lambda: DeployJob.filter(status=DeployJobStatus.RUNNING).count(),
+        what="company A's jobs holding the slots",
+    )
+
+    # Company B asks for one reboot while A's jobs hold both slots and six more wait.
+    globex = await tenant_factory("Globex")
+    b_sim = await world.sim()
+    await world.phone(b_sim, company_pk=pk_of(globex.company_id))
+    payload = (await globex.client.data(REBOOT, {"mac": b_sim.mac}))["phoneReboot"]
+    b_job = await DeployJob.get(id=pk_of(payload["job"]["id"]))
+    assert (await world.wait_job(payload["job"]["id"], timeout=30))["status"] == "SUCCEEDED"
+
+    # B's job took the first slot that came free: at most the two jobs A was running
+    # (and, if B's came in just as one ended, the one that replaced it) started before.
+    b_job = await DeployJob.get(id=b_job.id)
+    a_started_before = await DeployJob.filter(
+        company_id=world.company_pk, started_at__lt=b_job.started_at
+    ).count()
+    assert a_started_before <= 3, f"{a_started_before} of A's jobs started before B's"
+    assert await DeployJob.filter(company_id=world.company_pk, status="QUEUED").count() > 0
+
+    # ... and A's work all gets done.
+    async def a_done() -> bool:
+        statuses = await DeployJob.filter(company_id=world.company_pk).values_list(
+            "status", flat=True
+        )
+        return all(status == "SUCCEEDED" for status in statuses)
+
+    await eventually(a_done, timeout=30, what="company A's jobs to succeed")
+
+
+def test_free_slots_go_to_the_companies_in_turn() -> None:
+    # Company 1 runs three jobs, 2 runs one, 3 none: four free slots go to 3, then 2 and
+    # 3 (ties in company order), then 2 — the fewest running first; 1 waits.
+    assert leases._shares([1, 2, 3], {1: 3, 2: 1}, {}, 4) == {3: 2, 2: 2}
+    # Nothing running: round robin.
+    assert leases._shares([5, 6], {}, {}, 5) == {5: 3, 6: 2}
