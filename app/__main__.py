@@ -120,7 +120,16 @@ def _serve() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from app.db import DatabaseUnusable
+
     args = _parser().parse_args(argv)
+    try:
+        _run(args)
+    except DatabaseUnusable as exc:
+        raise SystemExit(f"phonegraph: {exc}") from None
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.command == "serve":
         _serve()
     elif args.command == "migrate":

@@ -154,3 +154,35 @@ def test_default_data_folder_is_the_projects_whatever_the_current_directory(
 
     assert settings.data_dir == ROOT / "data"
     assert settings.database_url == f"sqlite://{ROOT}/data/phonegraph.sqlite3"
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve"]])
+def test_an_sqlite_too_old_for_the_queue_is_refused_with_a_clear_message(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # Python builds linked against an SQLite older than 3.35 (no RETURNING) exist; this
+    # machine's is newer, so the process is told it has such an SQLite.
+    code = (
+        "import sqlite3, sys; sqlite3.sqlite_version_info = (3, 31, 1); "
+        "sqlite3.sqlite_version = '3.31.1'; "
+        "from app.__main__ import main; main(sys.argv[1:])"
+    )
+    environment = {
+        **os.environ,
+        "PHONEGRAPH_DATA_DIR": str(tmp_path / "data"),
+        "PHONEGRAPH_DATABASE_URL": f"sqlite://{tmp_path}/old.sqlite3",
+        "PHONEGRAPH_SECRET_KEY": "cli-test-key",
+        "PHONEGRAPH_PORT": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code, *command],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "SQLite is 3.31.1; PhoneGraph needs SQLite 3.35.0 or newer" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "old.sqlite3").exists()
