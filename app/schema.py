@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from app.core.execution import PhoneGraphExecutor
 from app.core.extensions import schema_extensions
 from app.core.schema import CoreMutation, CoreQuery
 from app.deploy.mutations import DeployMutation
@@ -46,6 +47,7 @@ def build_schema() -> strawberry.Schema:
         subscription=DeploySubscription,
         extensions=schema_extensions(),
         config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=PhoneGraphExecutor,
     )
 
 
