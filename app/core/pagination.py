@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -61,7 +61,15 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     nodes: list[T]
     page_info: PageInfo
-    total_count: int = strawberry.field(description="Items in the whole list, not just this page.")
+    # The total, or how to count it: a top-level list is counted (one COUNT statement)
+    # only when a query asks for totalCount.
+    total: strawberry.Private[int | Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Items in the whole list, not just this page.")
+    async def total_count(self) -> int:
+        if callable(self.total):
+            self.total = await self.total()
+        return self.total
 
 
 @dataclass(frozen=True)
@@ -230,7 +238,7 @@ async def paginate(
     """Page a queryset by keyset. ``id`` is appended as the final tie-breaker."""
     size, backwards = _check(args)
     keys, names, annotations = _sort_keys(order)
-    total = await qs.count()
+    total = qs.count  # run only if totalCount is asked for
     page_qs = qs.annotate(**annotations) if annotations else qs
     if args.after is not None:
         page_qs = page_qs.filter(
@@ -396,7 +404,11 @@ async def paginate_nested(
 
 
 def _connection(
-    nodes: list[T], cursors: list[str], has_next: bool, has_prev: bool, total: int
+    nodes: list[T],
+    cursors: list[str],
+    has_next: bool,
+    has_prev: bool,
+    total: int | Callable[[], Awaitable[int]],
 ) -> Connection[T]:
     return Connection(
         edges=[Edge(node=n, cursor=c) for n, c in zip(nodes, cursors, strict=True)],
@@ -407,5 +419,5 @@ def _connection(
             start_cursor=cursors[0] if cursors else None,
             end_cursor=cursors[-1] if cursors else None,
         ),
-        total_count=total,
+        total=total,
     )

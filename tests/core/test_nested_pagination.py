@@ -131,7 +131,7 @@ def reference(
 def summary(conn: Connection[SipUser]) -> tuple[list[str], int, bool, bool]:
     return (
         [u.username for u in conn.nodes],
-        conn.total_count,
+        conn.total,
         conn.page_info.has_next_page,
         conn.page_info.has_previous_page,
     )
@@ -235,7 +235,7 @@ async def test_a_window_between_two_cursors_and_empty_pages_keep_their_totals(
     ):
         pages = await nested(world, args, order)
         for parent_id, conn in pages.items():
-            assert conn.total_count == len(world.users.get(parent_id, [])), args
+            assert conn.total == len(world.users.get(parent_id, [])), args
         assert pages[acme].nodes == []
     zero = await nested(world, PageArgs(first=0), order)
     assert zero[acme].page_info.has_next_page is True
@@ -337,15 +337,15 @@ async def test_a_filter_that_repeats_rows_is_counted_once_when_distinct(world: W
         )
 
     pages = await users([acme, beta], PageArgs(first=3))
-    assert [(p.nodes, p.total_count) for p in pages] == [(["amy", "bob", "cal"], 5), ([], 0)]
+    assert [(p.nodes, p.total) for p in pages] == [(["amy", "bob", "cal"], 5), ([], 0)]
     [rest] = await users([acme], PageArgs(first=3, after=pages[0].page_info.end_cursor))
-    assert (rest.nodes, rest.total_count, rest.page_info.has_next_page) == (
+    assert (rest.nodes, rest.total, rest.page_info.has_next_page) == (
         ["dan", "eve"],
         5,
         False,
     )
     [back] = await users([acme], PageArgs(last=2, before=rest.page_info.end_cursor))
-    assert (back.nodes, back.total_count) == (["cal", "dan"], 5)
+    assert (back.nodes, back.total) == (["cal", "dan"], 5)
 
 
 async def test_children_through_a_join_are_paged_per_parent(world: World) -> None:
@@ -363,7 +363,7 @@ async def test_children_through_a_join_are_paged_per_parent(world: World) -> Non
             order,
             lambda u: u.username,
         )
-        return [(p.nodes, p.total_count, p.page_info.has_next_page) for p in pages]
+        return [(p.nodes, p.total, p.page_info.has_next_page) for p in pages]
 
     assert await members(PageArgs(first=2)) == [
         (["bob", "cal"], 3, True),
@@ -459,7 +459,7 @@ async def test_rows_read_are_bounded_by_the_page_sizes_not_the_lists(
         SipUser.all(), "domain_id", parents, PageArgs(first=2), order, lambda u: u.username
     )
     [(_, rows)] = rows_read.of("sip_user")  # one statement for all parents
-    assert [(p.nodes, p.total_count, p.page_info.has_next_page) for p in pages] == [
+    assert [(p.nodes, p.total, p.page_info.has_next_page) for p in pages] == [
         (["user000", "user001"], 200, True)
     ] * 3
     assert rows <= len(parents) * (2 + 1)
@@ -480,7 +480,7 @@ async def test_rows_read_are_bounded_by_the_page_sizes_not_the_lists(
             SipUser.all(), "domain_id", parents, args, order, lambda u: u.username
         )
         assert [p.nodes for p in pages] == want
-        assert [p.total_count for p in pages] == [200] * 3
+        assert [p.total for p in pages] == [200] * 3
         [(_, rows)] = rows_read.of("sip_user")
         assert rows <= len(parents) * (2 + 1), rows_read.statements
 

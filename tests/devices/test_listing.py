@@ -165,3 +165,25 @@ async def test_nested_jobs_and_company_phones_cost_the_same_at_any_page_size(
         assert [c["phones"]["totalCount"] for c in data["companies"]["nodes"]] == [2] * size
         counts.append(count_queries.count)
     assert 0 < counts[0] == counts[1], counts
+
+
+async def test_a_list_is_counted_only_when_total_count_is_asked_for(
+    admin: GraphQLClient, acme: Tenant, count_queries: QueryCounter
+) -> None:
+    for i in range(3):
+        await create_phone(admin, mac=f"0000000030{i:02d}", companyId=acme.company_id)
+
+    def counts() -> int:
+        return sum(
+            "COUNT(" in s.upper() and '"deploy_job"' not in s for s in count_queries.statements
+        )
+
+    count_queries.statements.clear()
+    data = await admin.data("{ phones(first: 2) { nodes { mac } } }")
+    assert len(data["phones"]["nodes"]) == 2
+    assert counts() == 0, count_queries.statements
+
+    count_queries.statements.clear()
+    data = await admin.data("{ phones(first: 2) { totalCount nodes { mac } } }")
+    assert data["phones"]["totalCount"] == 3
+    assert counts() == 1, count_queries.statements
