@@ -71,8 +71,11 @@ migrate: $(VENV)/.installed
 	$(PY) -m app migrate
 
 # The test tools first: their `npm ci` also brings what GraphiQL's files are copied from.
+# The suite runs on TEST_WORKERS processes (pytest-xdist; default: one per CPU; `0` runs
+# it in this process). Each worker has a PostgreSQL database of its own (see tests/conftest.py).
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed-test $(DEV_TOOLS) $(ASSETS)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check app tests bench

@@ -4,6 +4,7 @@ PostgreSQL (when PHONEGRAPH_TEST_DATABASE_URL is set)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -21,7 +23,16 @@ from tortoise import Tortoise
 from app.settings import Settings, use_settings
 
 ADMIN_TOKEN = "test-bootstrap-admin-token"
-PG_URL = os.environ.get("PHONEGRAPH_TEST_DATABASE_URL")
+# With pytest-xdist (``make test`` runs the suite on every CPU), each worker gets a
+# database of its own next to the one named: <name>_gw0, <name>_gw1, ... (created when
+# missing). Redis is shared: tests that use it take channels of their own.
+_PG_BASE_URL = os.environ.get("PHONEGRAPH_TEST_DATABASE_URL")
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+PG_URL = (
+    urlunsplit(urlsplit(_PG_BASE_URL)._replace(path=f"{urlsplit(_PG_BASE_URL).path}_{_WORKER}"))
+    if _PG_BASE_URL and _WORKER
+    else _PG_BASE_URL
+)
 REDIS_URL = os.environ.get("PHONEGRAPH_TEST_REDIS_URL")
 
 BACKENDS = [
@@ -73,9 +84,26 @@ async def _migrate_and_close(url: str) -> list[str]:
 def pg_migrated() -> str:
     """The test PostgreSQL database, emptied and migrated once per session."""
     assert PG_URL
+    asyncio.run(_create_worker_database())
     asyncio.run(_reset_pg(PG_URL))
     asyncio.run(_migrate_and_close(PG_URL))
     return PG_URL
+
+
+async def _create_worker_database() -> None:
+    """This worker's database, created through the one named (see PG_URL)."""
+    import asyncpg
+
+    if PG_URL == _PG_BASE_URL or not _PG_BASE_URL:
+        return
+    name = urlsplit(PG_URL).path.lstrip("/")
+    conn = await asyncpg.connect(_PG_BASE_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 
 
 async def _reset_pg(url: str) -> None:
