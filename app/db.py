@@ -27,6 +27,15 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_MINIMUM = (3, 35, 0)
 
 
+async def _settled(step: asyncio.Future[object]) -> bool:
+    """Wait for ``step`` to end, whatever cancellations arrive meanwhile; whether it
+    succeeded."""
+    while not step.done():
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(step)
+    return not step.cancelled() and step.exception() is None
+
+
 def _cancel_safe_sqlite_transactions() -> None:
     """Make a cancelled start of an SQLite transaction give the connection back.
 
@@ -52,9 +61,8 @@ def _cancel_safe_sqlite_transactions() -> None:
             try:
                 await asyncio.shield(begin)
             except BaseException:
-                with contextlib.suppress(BaseException):
-                    await begin
-                    await self.connection._connection.rollback()
+                if await _settled(begin):
+                    await _settled(asyncio.ensure_future(self.connection._connection.rollback()))
                 raise
         except BaseException:
             self._trxlock.release()

@@ -2,10 +2,11 @@
 
 A RUNNING job holds a lease: the server process named in ``runner_id`` may work on it
 until ``lease_expires_at``. Expiry is always computed and compared by the database
-(``now()`` on PostgreSQL, ``strftime('now')`` on SQLite), never by a server's clock, so
-clock skew between servers cannot make a live job look dead. The process renews the
-leases of the jobs it actually holds every ``PHONEGRAPH_DEPLOY_HEARTBEAT`` seconds; only
-an expired lease may be taken over by another process (:func:`take_over_expired`).
+(``statement_timestamp()`` on PostgreSQL, ``strftime('now')`` on SQLite), never by a
+server's clock, so clock skew between servers cannot make a live job look dead. The
+process renews the leases of the jobs it actually holds every
+``PHONEGRAPH_DEPLOY_HEARTBEAT`` seconds; only an expired lease may be taken over by
+another process (:func:`take_over_expired`).
 
 Fencing: every claim increments the job's ``lease_epoch``, and every write a running job
 makes — its events, its status, the phone's active profile, releasing the phone's lock
@@ -42,6 +43,20 @@ from tortoise.transactions import in_transaction
 from app.deploy.models import DeployEvent, DeployJobStatus, DeployStep
 from app.deploy.sql import CLAIM_LOCK, DialectSql, as_datetime, dialect_sql
 from app.devices.models import Phone
+
+
+def lease_clock() -> float:
+    """The local clock leases are trusted by: monotonic, and still counting while the
+    machine is suspended (CLOCK_BOOTTIME where there is one), so a process woken from a
+    suspend does not trust a lease the database has already let expire."""
+    return _clock()
+
+
+_clock = (
+    (lambda: time.clock_gettime(time.CLOCK_BOOTTIME))
+    if hasattr(time, "CLOCK_BOOTTIME")
+    else time.monotonic
+)
 
 # A renewal sent at monotonic t is trusted locally until t + lease * SAFE_SHARE; the rest
 # of the lease is the margin for the gap between a check and the action it guards.
@@ -85,7 +100,7 @@ class Lease:
         """Raise :class:`LeaseLost` unless the lease is surely still held."""
         if self.lost:
             raise LeaseLost(f"job {self.job_id}: the lease was taken over")
-        if time.monotonic() >= self.valid_until:
+        if lease_clock() >= self.valid_until:
             raise LeaseLost(f"job {self.job_id}: the lease could not be renewed in time")
 
 
@@ -112,18 +127,19 @@ async def claim(runner_id: str, limit: int, concurrency: int, seconds: float) ->
     """Claim up to ``limit`` QUEUED jobs; return their leases.
 
     A job is claimable when it is the oldest unfinished job of its phone and no job of
-    the phone is running, wherever it is in the queue (work behind a busy phone never
-    holds up other phones). Each claimed job takes the phone's lock
-    (``running_phone_id``) and one of the installation's ``concurrency`` slots
-    (``running_slot``); both are unique, so the database refuses a second holder even
-    if two processes' claims raced.
+    the phone is running (work behind a busy phone never holds up other phones: it is
+    passed over, within the next :data:`PROBE_ROWS` queued jobs of its company). Each
+    claimed job takes the phone's lock (``running_phone_id``) and one of the
+    installation's ``concurrency`` slots (``running_slot``); both are unique, so the
+    database refuses a second holder even if two processes' claims raced.
 
     Slots are shared fairly between companies (:func:`_shares`): the free slots go to
     the companies with queued work in turn, those running the fewest jobs first, so one
     company's bulk work holds up another company's single job for one job's time at
     most. The work per claim is bounded: at most :data:`COMPANIES_PER_CLAIM` companies
     are looked at (the next ones in company order on the next claim), each through the
-    partial index of queued jobs, and at most ``limit`` rows are read per company.
+    partial index of queued jobs; at most :data:`PROBE_ROWS` queued jobs of a company
+    are examined per round, and a claim has at most :data:`CLAIM_ROUNDS` rounds.
 
     The tests of a candidate are correlated subqueries, one index lookup per row,
     rather than anti-joins: right after a bulk insert the planner's statistics are
@@ -135,7 +151,7 @@ async def claim(runner_id: str, limit: int, concurrency: int, seconds: float) ->
     if limit < 1:
         return []
     for _ in range(3):
-        sent_at = time.monotonic()
+        sent_at = lease_clock()
         try:
             async with in_transaction() as conn:
                 sql = dialect_sql(conn)
@@ -166,6 +182,11 @@ async def claim(runner_id: str, limit: int, concurrency: int, seconds: float) ->
 COMPANIES_PER_CLAIM = 200
 # The company a process's last claim stopped at (see COMPANIES_PER_CLAIM).
 _claim_cursor = {"after": -1}
+# Rounds of one claim (see _claim); what is left waits for the next claim, a second on.
+CLAIM_ROUNDS = 16
+# Queued jobs of one company one claim looks at: the window its claimable jobs are taken
+# from (jobs waiting behind a busy phone are passed over, at one index lookup each).
+PROBE_ROWS = 512
 # Jobs of phones without a company are grouped under this key.
 _NO_COMPANY = -1
 
@@ -191,13 +212,16 @@ async def _claim(
     last: dict[int, int] = {}  # per company: the newest job chosen so far
     given: dict[int, int] = {}
     exhausted: set[int] = set()
-    while len(chosen) < room:
+    # Each round fills the room or finds at least one company with no more claimable
+    # work (exhausted), whose share goes to the others next round.
+    for _ in range(CLAIM_ROUNDS):
+        if len(chosen) >= room:
+            break
         open_ = [c for c in companies if c not in exhausted]
         if not open_:
             break
         shares = _shares(open_, running, given, room - len(chosen))
         found = await _candidates(sql, shares, last)
-        progress = False
         for company, want in shares.items():
             jobs = found.get(company, [])
             if len(jobs) < want:
@@ -206,9 +230,6 @@ async def _claim(
             chosen.extend(job for job, _ in jobs)
             if jobs:
                 last[company] = jobs[-1][0]
-            progress = progress or bool(jobs)
-        if not progress:
-            break
     if not chosen:
         return []
     return await sql.rows(
@@ -227,7 +248,10 @@ async def _queued_companies(sql: DialectSql) -> list[int]:
     else:
         _claim_cursor["after"] = -1
         if after >= 0:  # wrap around: the companies up to where the last claim stopped
-            found += await _company_scan(sql, -1, after, COMPANIES_PER_CLAIM - len(found))
+            wrapped = await _company_scan(sql, -1, after, COMPANIES_PER_CLAIM - len(found))
+            if wrapped and len(found) + len(wrapped) >= COMPANIES_PER_CLAIM:
+                _claim_cursor["after"] = wrapped[-1]
+            found += wrapped
     no_company = await sql.rows(
         "SELECT id FROM deploy_job WHERE status = 'QUEUED' AND company_id IS NULL LIMIT 1", []
     )
@@ -276,15 +300,27 @@ async def _candidates(
     sql: DialectSql, shares: dict[int, int], chosen: dict[int, int]
 ) -> dict[int, list[tuple[int, int]]]:
     """For each company of ``shares``, up to its share of claimable jobs (id order),
-    after the last one already chosen for it: one statement for all of them."""
-    parts, params = [], []
+    after the last one already chosen for it, among the next :data:`PROBE_ROWS` of its
+    queue: one statement for all of them."""
+    parts: list[str] = []
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}"
+
     for i, (company, want) in enumerate(shares.items()):
-        n = len(params)
-        same = "j.company_id IS NULL" if company == _NO_COMPANY else f"j.company_id = ${n + 3}"
+        key = sql.cast(param(company), "int")
+        same = "q.company_id IS NULL" if company == _NO_COMPANY else f"q.company_id = {key}"
         parts.append(
             f"""SELECT * FROM (
-                SELECT j.id, j.phone_id, {sql.cast(f"${n + 1}", "int")} AS company FROM deploy_job j
-                WHERE j.status = 'QUEUED' AND {same} AND j.id > ${n + 2}
+                SELECT j.id, j.phone_id, {key} AS company FROM (
+                    SELECT q.id FROM deploy_job q
+                    WHERE q.status = 'QUEUED' AND {same} AND q.id > {param(chosen.get(company, 0))}
+                    ORDER BY q.id
+                    LIMIT {PROBE_ROWS}
+                ) AS w JOIN deploy_job j ON j.id = w.id
+                WHERE j.status = 'QUEUED'
                   AND (
                       SELECT r.id FROM deploy_job r WHERE r.running_phone_id = j.phone_id
                   ) IS NULL
@@ -294,11 +330,10 @@ async def _candidates(
                       LIMIT 1
                   ) IS NULL
                 ORDER BY j.id
-                LIMIT ${n + 4}
+                LIMIT {param(want)}
                 {sql.skip_locked("j")}
             ) AS c{i}"""
         )
-        params += [company, chosen.get(company, 0), company, want]
     found: dict[int, list[tuple[int, int]]] = {}
     for row in await sql.rows(" UNION ALL ".join(parts), params):
         found.setdefault(row["company"], []).append((row["id"], row["phone_id"]))
@@ -341,7 +376,7 @@ async def renew(runner_id: str, leases: list[Lease], seconds: float) -> list[Lea
     if not leases:
         return []
     sql = dialect_sql()
-    sent_at = time.monotonic()
+    sent_at = lease_clock()
     rows = await sql.rows(
         f"UPDATE deploy_job SET lease_expires_at = {sql.later(3)}, heartbeat_at = {sql.now} "
         f"WHERE runner_id = $1 AND status = 'RUNNING' AND {sql.ids(2)} "
@@ -380,7 +415,7 @@ async def record(
     ``restart``: the job is about to send the restart (remembered in the row).
     Raises :class:`LeaseLost` when the lease is no longer this process's.
     """
-    sent_at = time.monotonic()
+    sent_at = lease_clock()
     async with in_transaction() as conn:
         sql = dialect_sql(conn)
         mark = ", restart_sent = TRUE" if restart else ""
@@ -403,7 +438,7 @@ async def record(
 
 async def cancel_requested(lease: Lease) -> bool:
     """Renew the lease; whether cancelling was asked for. Raises :class:`LeaseLost`."""
-    sent_at = time.monotonic()
+    sent_at = lease_clock()
     sql = dialect_sql()
     rows = await sql.rows(
         f"UPDATE deploy_job SET lease_expires_at = {sql.later(3)}, heartbeat_at = {sql.now} "
@@ -448,12 +483,17 @@ async def finish(
     return event
 
 
-async def hand_back(lease: Lease, message: str) -> DeployEvent:
+async def hand_back(lease: Lease, message: str, if_restarted: str | None = None) -> DeployEvent:
     """Give the job up under its lease: back to QUEUED (another process runs it from the
-    start; uploads are idempotent) when the restart was not sent, else INTERRUPTED with
-    ``message`` (a phone is never restarted twice for one job)."""
+    start; uploads are idempotent) with ``message`` when the restart was not sent, else
+    INTERRUPTED with ``if_restarted`` (default: ``message``) — a phone is never restarted
+    twice for one job. The database's word on the restart counts: a write marking it
+    may have committed although its caller was cancelled before it heard so."""
+    interrupted = if_restarted or message
     if lease.restart_sent:
-        return await finish(lease, DeployJobStatus.INTERRUPTED, DeployStep.INTERRUPTED, message)
+        return await finish(
+            lease, DeployJobStatus.INTERRUPTED, DeployStep.INTERRUPTED, interrupted
+        )
     async with in_transaction() as conn:
         sql = dialect_sql(conn)
         rows = await sql.rows(
@@ -462,10 +502,14 @@ async def hand_back(lease: Lease, message: str) -> DeployEvent:
             f"{_FENCE} AND NOT restart_sent RETURNING id",
             [lease.job_id, lease.epoch],
         )
-        if not rows:
-            lease.drop()
-            raise LeaseLost(f"job {lease.job_id}: the lease was taken over")
-        event = await _insert_event(sql, lease.job_id, DeployStep.QUEUED, message)
+        if rows:
+            event = await _insert_event(sql, lease.job_id, DeployStep.QUEUED, message)
+    if not rows:
+        # Not ours any more, or ours with the restart marked: finish (fenced) tells.
+        lease.restart_sent = True
+        return await finish(
+            lease, DeployJobStatus.INTERRUPTED, DeployStep.INTERRUPTED, interrupted
+        )
     lease.drop()
     return event
 

@@ -149,9 +149,7 @@ class Runner:
         # The heartbeat kept the leases alive until here; the tasks are gone now.
         await _cancel(self._beat_task)
         for lease in self._stopped_leases:
-            await self._hand_back(
-                lease, INTERRUPTED_ON_STOP if lease.restart_sent else HANDED_BACK_ON_STOP
-            )
+            await self._hand_back(lease, HANDED_BACK_ON_STOP, INTERRUPTED_ON_STOP)
         self._stopped_leases.clear()
         if self.wire is not None:
             with contextlib.suppress(Exception):
@@ -159,11 +157,11 @@ class Runner:
             with contextlib.suppress(Exception):
                 await self.wire.target.close()
 
-    async def _hand_back(self, lease: Lease, message: str) -> None:
+    async def _hand_back(self, lease: Lease, message: str, if_restarted: str | None = None) -> None:
         """Back to the queue, or INTERRUPTED after a restart was sent (fenced: nothing is
         written when the lease was taken over)."""
         try:
-            event = await leases.hand_back(lease, message)
+            event = await leases.hand_back(lease, message, if_restarted)
         except LeaseLost:
             return
         except Exception:
@@ -252,31 +250,43 @@ class Runner:
                 return  # nothing more to claim now (or no free slot)
 
     async def _run(self, lease: Lease) -> None:
+        give_up: str | None = None  # why the job is handed back, when it is
         try:
-            assert self.wire is not None
-            await run_job(lease, self.wire, self.settings, self.draining.is_set)
-        except HandBack:
-            await self._hand_back(lease, HANDED_BACK_ON_STOP)
-        except LeaseLost:
-            LEASES_LOST.inc()
-            if not lease.lost:
-                # Only this process's renewals were late: the lease may still be ours,
-                # so give the job up now instead of leaving it until the lease expires.
-                log.warning("deploy job %s stopped: its lease ran out", lease.job_id)
-                await self._hand_back(lease, RENEWAL_FAILED)
-            else:
-                log.warning("deploy job %s stopped: another process took it over", lease.job_id)
+            try:
+                assert self.wire is not None
+                await run_job(lease, self.wire, self.settings, self.draining.is_set)
+            except HandBack:
+                give_up = HANDED_BACK_ON_STOP
+            except LeaseLost:
+                LEASES_LOST.inc()
+                if not lease.lost:
+                    # Only this process's renewals were late: the lease may still be
+                    # ours, so give the job up now instead of when the lease expires.
+                    log.warning("deploy job %s stopped: its lease ran out", lease.job_id)
+                    give_up = RENEWAL_FAILED
+                else:
+                    log.warning(
+                        "deploy job %s stopped: another process took it over", lease.job_id
+                    )
+            except Exception:
+                log.exception("deploy job %s crashed", lease.job_id)
+                # Never leave it RUNNING: hand it back now (if that fails too, its lease
+                # expires and any process takes it over).
+                give_up = "The job stopped on an internal error"
+            if give_up is not None:
+                await self._hand_back(lease, give_up)
         except asyncio.CancelledError:
+            # The runner is stopping (also while a hand-back was under way): stop()
+            # hands the job back once every task is gone (fenced, so at most once).
             if not lease.lost:
-                self._stopped_leases.append(lease)  # the runner is stopping: handed back
+                self._stopped_leases.append(lease)
             raise
-        except Exception:
-            log.exception("deploy job %s crashed", lease.job_id)
-            # Never leave it RUNNING: hand it back now (if that fails too, its lease
-            # expires and any process takes it over).
-            await self._hand_back(lease, "The job stopped on an internal error")
         finally:
-            self.held.pop(lease.job_id, None)
+            # Only this claim's entry: the job may have been claimed again meanwhile
+            # (handed back, then claimed by this runner under a new lease epoch).
+            held = self.held.get(lease.job_id)
+            if held is not None and held.lease is lease:
+                del self.held[lease.job_id]
             self.wake.set()
 
 

@@ -36,6 +36,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -203,10 +204,23 @@ async def enqueue_bulk(
         if not chunk:
             break
         after = chunk[-1]["mac"]
-        messages = await _queue_chunk(chunk, kind, viewer, result)
+        last_chunk = len(chunk) < BULK_CHUNK
+        for _ in range(3):
+            try:
+                messages = await _queue_chunk(chunk, kind, viewer, result)
+                break
+            except IntegrityError:
+                # A phone of the chunk was deleted while its job was being inserted:
+                # queue the chunk again without the phones that are gone.
+                ids = await Phone.filter(id__in=[row["id"] for row in chunk]).values_list(
+                    "id", flat=True
+                )
+                chunk = [row for row in chunk if row["id"] in set(ids)]
+        else:
+            raise RuntimeError("the phones of a bulk request kept changing while queued")
         await publish(messages)
         wake_runner()
-        if len(chunk) < BULK_CHUNK:
+        if last_chunk:
             break
     return result
 
@@ -340,20 +354,28 @@ async def cancel(viewer: Viewer, job_id: str) -> DeployJob:
         raise not_found("DeployJob", "id")
     if not may_cancel(viewer, job):
         raise forbidden("A USER token may cancel only the deploys of its own profiles.")
-    if job.status == DeployJobStatus.QUEUED:
-        if await finish_unclaimed(
-            job,
-            DeployJobStatus.CANCELLED,
-            DeployStep.CANCELLED,
-            "Cancelled on request before it started",
-        ):
-            return await DeployJob.get(id=job.id)
-        job = await DeployJob.get(id=job.id)  # claimed in the meantime
-    if job.status == DeployJobStatus.RUNNING:
-        await DeployJob.filter(id=job.id, status=DeployJobStatus.RUNNING).update(
-            cancel_requested=True
-        )
-        return await DeployJob.get(id=job.id)
+    # A job can move between QUEUED and RUNNING while this runs (claimed, or handed back
+    # by a stopping process): each write is conditioned on the status it was read with,
+    # and read again when that changed.
+    for _ in range(5):
+        if job.status == DeployJobStatus.QUEUED:
+            if await finish_unclaimed(
+                job,
+                DeployJobStatus.CANCELLED,
+                DeployStep.CANCELLED,
+                "Cancelled on request before it started",
+            ):
+                return await DeployJob.get(id=job.id)
+        elif job.status == DeployJobStatus.RUNNING:
+            if await DeployJob.filter(id=job.id, status=DeployJobStatus.RUNNING).update(
+                cancel_requested=True
+            ):
+                return await DeployJob.get(id=job.id)
+        else:
+            break
+        job = await DeployJob.get(id=job.id)
+    if not DeployJobStatus(job.status).is_final:
+        raise conflict("The job changed while it was being cancelled; ask again", "id")
     raise conflict(f"The job has already ended ({job.status})", "id")
 
 

@@ -31,16 +31,18 @@ class DialectSql:
 
     @property
     def now(self) -> str:
-        """The database's current time, as an SQL expression."""
+        """The database's current time, as an SQL expression. On PostgreSQL the time the
+        statement started, not its transaction's (``now()``): a claim that waited for
+        the claim lock does not start its leases in the past."""
         if self.postgres:
-            return "now()"
+            return "statement_timestamp()"
         # The text Tortoise itself stores for an aware UTC datetime.
         return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000+00:00')"
 
     def later(self, param: int) -> str:
         """The database's current time plus parameter ``param`` seconds."""
         if self.postgres:
-            return f"(now() + make_interval(secs => ${param}))"
+            return f"(statement_timestamp() + make_interval(secs => ${param}))"
         return (
             f"(strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || ${param} || ' seconds') || '000+00:00')"
         )

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.deploy import leases
-from app.deploy.models import DeployJob, DeployJobStatus
+from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus
+from app.devices.models import Phone
 from app.settings import Settings, use_settings
-from tests.deploy.conftest import DeployWorld, eventually, pk_of
+from tests.deploy.conftest import DeployWorld, eventually, foreign_running_job, pk_of
 
 REBOOT = """
 mutation($mac: MacAddress!) { phoneReboot(mac: $mac) { job { id } userErrors { code } } }
@@ -76,3 +77,36 @@ def test_free_slots_go_to_the_companies_in_turn() -> None:
     assert leases._shares([1, 2, 3], {1: 3, 2: 1}, {}, 4) == {3: 2, 2: 2}
     # Nothing running: round robin.
     assert leases._shares([5, 6], {}, {}, 5) == {5: 3, 6: 2}
+
+
+async def _queued(phone: Phone) -> DeployJob:
+    return await DeployJob.create(
+        kind=DeployJobKind.REBOOT, phone_id=phone.id, company_id=phone.company_id
+    )
+
+
+async def test_free_slots_are_not_left_idle_behind_a_company_whose_work_waits(
+    world: DeployWorld, tenant_factory
+) -> None:  # type: ignore[no-untyped-def]
+    from app.deploy.runner import stop_runner
+
+    await stop_runner()  # the claims below are this test's own
+    globex = await tenant_factory("Globex")
+    b_company = pk_of(globex.company_id)
+    # A (the fewest running, so first in line) has one job running and one queued behind
+    # it on the same phone: nothing of A can start.
+    a_phone = await world.phone(None)
+    await foreign_running_job(a_phone, slot=0)
+    a_waiting = await _queued(a_phone)
+    # B runs one job and has work queued for two idle phones.
+    await foreign_running_job(await world.phone(None, company_pk=b_company), slot=1)
+    b_jobs = [await _queued(await world.phone(None, company_pk=b_company)) for _ in range(2)]
+    # ... and a phone without a company has work too (a system admin's reboot).
+    loose = await _queued(await world.phone(None, company_id=None))
+
+    claimed = await leases.claim("this-runner", 8, 5, 30.0)
+
+    assert sorted(lease.job_id for lease in claimed) == sorted(
+        [b_jobs[0].id, b_jobs[1].id, loose.id]
+    )
+    assert (await DeployJob.get(id=a_waiting.id)).status == DeployJobStatus.QUEUED
