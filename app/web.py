@@ -134,6 +134,18 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options every way of serving the app shares (tests included)."""
+    return {
+        "ws": "websockets-sansio",
+        # A WebSocket message may be no bigger than an HTTP body; uvicorn refuses a
+        # bigger frame before buffering it (the app checks again under any server).
+        "ws_max_size": settings.max_body_bytes,
+        # No "Server: uvicorn" banner telling callers what to attack.
+        "server_header": False,
+    }
+
+
 def serve(settings: Settings) -> None:
     """Serve the application until SIGTERM or SIGINT, then drain."""
     config = uvicorn.Config(
@@ -142,10 +154,10 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=True,
-        ws="websockets-sansio",
         # Requests still open after the grace period (a `wait: true` deploy answers at
         # once when the drain begins) are cancelled, so shutdown is bounded.
         timeout_graceful_shutdown=settings.shutdown_grace,
+        **server_options(settings),
     )
     DrainingServer(config).run()
 
@@ -160,6 +172,9 @@ def create_app() -> Starlette:
         schema,
         graphql_ide="graphiql",
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        max_message_bytes=settings.max_body_bytes,
+        token_recheck_seconds=settings.token_recheck,
+        connection_init_wait_seconds=settings.ws_init_timeout,
     )
 
     @contextlib.asynccontextmanager
