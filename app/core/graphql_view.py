@@ -15,7 +15,8 @@ from typing import Any
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, VariableDefinitionNode
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -62,6 +63,25 @@ GRAPHIQL_VENDOR_FILES = (
 )
 # The page's own files, shipped in the repository.
 GRAPHIQL_PAGE_FILES = ("index.html", "page.js", "page.css")
+# What GRAPHIQL_STATIC_URL serves: the files the page loads and the vendors' licences;
+# nothing else the install leaves there (versions.json is for make, not for callers).
+GRAPHIQL_SERVED_FILES = frozenset(
+    [
+        *GRAPHIQL_PAGE_FILES,
+        "favicon.svg",
+        *(f"vendor/{name}" for name in GRAPHIQL_VENDOR_FILES),
+        *(f"vendor/LICENSE.{package}" for package in ("graphiql", "react", "react-dom")),
+    ]
+)
+
+
+class GraphiQLFiles(StaticFiles):
+    """GraphiQL's static files, limited to :data:`GRAPHIQL_SERVED_FILES` (404 otherwise)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path.replace("\\", "/").lstrip("/") not in GRAPHIQL_SERVED_FILES:
+            return PlainTextResponse("Not Found", status_code=404)
+        return await super().get_response(path, scope)
 
 # Everything the page loads comes from this server: nothing reaches out to a CDN.
 GRAPHIQL_CSP = "; ".join(
