@@ -83,6 +83,7 @@ class GraphiQLFiles(StaticFiles):
             return PlainTextResponse("Not Found", status_code=404)
         return await super().get_response(path, scope)
 
+
 # Everything the page loads comes from this server: nothing reaches out to a CDN.
 GRAPHIQL_CSP = "; ".join(
     [

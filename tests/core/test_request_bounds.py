@@ -456,3 +456,22 @@ async def test_nested_lists_four_levels_deep_are_refused_before_they_run(
     assert error["extensions"]["code"] == "QUERY_TOO_LARGE"
     assert "168,420 nodes" in error["message"]
     assert all("api_token" in s for s in count_queries.statements)
+
+
+@pytest.mark.parametrize("token", [None, ADMIN_TOKEN], ids=["anonymous", "admin"])
+async def test_the_full_introspection_query_of_graphql_tools_is_answered(
+    live_server: LiveServer, token: str | None
+) -> None:
+    from graphql import get_introspection_query
+
+    # What GraphiQL and code generators send: every option on.
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    body = await live_server.client(token).execute(query)
+    assert "errors" not in body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
