@@ -420,25 +420,36 @@ def check_document(document: DocumentNode, max_items: int) -> None:
 
 
 class RequestBounds(SchemaExtension):
-    """Bounds every request meets before its validation, with or without a token
-    (CONTRACT §12): the document no bigger than an HTTP body and of at most
-    ``PHONEGRAPH_MAX_TOKENS`` tokens (the parser stops there, see MaxTokensLimiter), the
-    variables' lists within ``PHONEGRAPH_MAX_LIST_ITEMS`` and their values within the
-    token budget, and the document's shape (:func:`check_document`)."""
+    """Bounds every request meets before its validation (and before its variables are
+    coerced), with or without a token (CONTRACT §12): the document no bigger than an
+    HTTP body and of at most ``PHONEGRAPH_MAX_TOKENS`` tokens (the parser stops there,
+    see MaxTokensLimiter), the variables' lists within ``PHONEGRAPH_MAX_LIST_ITEMS`` and
+    their values within the token budget, and the document's shape
+    (:func:`check_document`). Must come first among the extensions."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self.settings = settings
 
-    def on_parse(self) -> Iterator[None]:
+    def on_validate(self) -> Iterator[None]:
+        # Refusals become the request's errors (Strawberry then skips validation): over
+        # HTTP and both WebSocket protocols alike, which an exception raised from a
+        # hook would not be.
         ctx = self.execution_context
+        if ctx.pre_execution_errors is None:
+            try:
+                self.check(ctx.query, ctx.variables, ctx.graphql_document)
+            except GraphQLError as error:
+                ctx.pre_execution_errors = [error]
+        yield
+
+    def check(self, query: str | None, variables: Any, document: DocumentNode | None) -> None:
         limit = self.settings.max_body_bytes
-        if ctx.query is not None and len(ctx.query) > limit:
+        if query is not None and len(query) > limit:
             raise GraphQLError(
                 f"The document is over {limit:,} bytes (PHONEGRAPH_MAX_BODY_BYTES).",
                 extensions={"code": "PAYLOAD_TOO_LARGE"},
             )
-        check_variables(ctx.variables, self.settings.max_list_items, self.settings.max_tokens)
-        yield
-        if ctx.graphql_document is not None:
-            check_document(ctx.graphql_document, self.settings.max_list_items)
+        check_variables(variables, self.settings.max_list_items, self.settings.max_tokens)
+        if document is not None:
+            check_document(document, self.settings.max_list_items)

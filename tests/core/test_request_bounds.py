@@ -475,3 +475,34 @@ async def test_the_full_introspection_query_of_graphql_tools_is_answered(
     body = await live_server.client(token).execute(query)
     assert "errors" not in body
     assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_the_bounds_hold_over_websocket_too(live_server: LiveServer, protocol: str) -> None:
+    async with connect(live_server.ws_url, subprotocols=[protocol], open_timeout=10) as ws:
+        await ws.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {ADMIN_TOKEN}"}}
+            )
+        )
+        async with asyncio.timeout(10):
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+        kind = "subscribe" if protocol == "graphql-transport-ws" else "start"
+        codes = []
+        for op_id, payload in (
+            ("1", {"query": "subscription { phoneEvents {" + " __typename" * 1240 + " } }"}),
+            (
+                "2",
+                {
+                    "query": "subscription($ids: [ID!]) { phoneEvents { __typename } }",
+                    "variables": {"ids": ["x"] * (live_server.settings.max_list_items + 1)},
+                },
+            ),
+        ):
+            await ws.send(json.dumps({"type": kind, "id": op_id, "payload": payload}))
+            async with asyncio.timeout(10):
+                message = json.loads(await ws.recv())
+            assert message["type"] == "error", message
+            errors = message["payload"]
+            codes.append((errors[0] if isinstance(errors, list) else errors)["extensions"]["code"])
+    assert codes == ["QUERY_TOO_COMPLEX", "INPUT_TOO_LARGE"]
