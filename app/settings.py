@@ -121,7 +121,18 @@ class Settings:
     # CONTRACT §12: a query that could return more nodes than this is refused.
     max_query_nodes: int = 50_000
     max_body_bytes: int = 1_000_000
+    # The longest list any input may hold (in variables or the document), checked
+    # before any per-item work; each list may have its own smaller limit on top.
+    max_list_items: int = 1000
     max_subscriptions_per_connection: int = 20
+    # How often open WebSockets' tokens are checked against the database: a revoked or
+    # expired token's sockets close (4403) within this many seconds, in every process.
+    token_recheck: float = 2.0
+    # How long a WebSocket may stay open without connection_init (both protocols; 4408).
+    ws_init_timeout: float = 60.0
+    # A bearer token for GET /metrics besides any SYSTEM_ADMIN API token (for a
+    # Prometheus scraper that should hold no API token).
+    metrics_token: str | None = None
     log_level: str = "info"
 
     @property
@@ -188,7 +199,11 @@ def load_settings() -> Settings:
         max_tokens=_int("PHONEGRAPH_MAX_TOKENS", 5000),
         max_query_nodes=_positive_int("PHONEGRAPH_MAX_QUERY_NODES", 50_000),
         max_body_bytes=_int("PHONEGRAPH_MAX_BODY_BYTES", 1_000_000),
+        max_list_items=_positive_int("PHONEGRAPH_MAX_LIST_ITEMS", 1000),
         max_subscriptions_per_connection=_int("PHONEGRAPH_MAX_SUBSCRIPTIONS", 20),
+        token_recheck=_float("PHONEGRAPH_TOKEN_RECHECK", 2.0),
+        ws_init_timeout=_float("PHONEGRAPH_WS_INIT_TIMEOUT", 60.0),
+        metrics_token=_str("PHONEGRAPH_METRICS_TOKEN"),
         log_level=_str("PHONEGRAPH_LOG_LEVEL", "info") or "info",
     )
 

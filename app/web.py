@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -13,14 +14,18 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from tortoise import Tortoise
 from tortoise.contrib.starlette import RegisterTortoise
 
 from app.core import metrics
-from app.core.auth import ensure_bootstrap_token
+from app.core.auth import authenticate, ensure_bootstrap_token, parse_authorization
 from app.core.events import start_bus, stop_bus
-from app.core.graphql_view import GRAPHIQL_DIR, GRAPHIQL_STATIC_URL, GraphQLView
+from app.core.graphql_view import (
+    GRAPHIQL_DIR,
+    GRAPHIQL_STATIC_URL,
+    GraphiQLFiles,
+    GraphQLView,
+)
 from app.db import tortoise_config
 from app.deploy import metrics as deploy_metrics  # noqa: F401  (connects its scrape hook)
 from app.settings import Settings, get_settings
@@ -111,7 +116,27 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
+async def metrics_allowed(header: str | None) -> bool:
+    """Whether ``Authorization`` carries ``PHONEGRAPH_METRICS_TOKEN`` or a SYSTEM_ADMIN API
+    token: the counts cover every company, so only the operator reads them."""
+    secret = parse_authorization(header)
+    if secret is None:
+        return False
+    expected = get_settings().metrics_token
+    if expected and hmac.compare_digest(secret.encode(), expected.encode()):
+        return True
+    viewer = await authenticate(secret)
+    return viewer is not None and viewer.is_system_admin
+
+
 async def metrics_endpoint(request: Request) -> Response:
+    if not await metrics_allowed(request.headers.get("authorization")):
+        return PlainTextResponse(
+            "/metrics needs Authorization: Bearer <PHONEGRAPH_METRICS_TOKEN or a system "
+            "admin's API token>.\n",
+            status_code=401,
+            headers={"www-authenticate": 'Bearer realm="metrics"'},
+        )
     body, content_type = await metrics.render()
     return PlainTextResponse(body, media_type=content_type)
 
@@ -134,6 +159,18 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options every way of serving the app shares (tests included)."""
+    return {
+        "ws": "websockets-sansio",
+        # A WebSocket message may be no bigger than an HTTP body; uvicorn refuses a
+        # bigger frame before buffering it (the app checks again under any server).
+        "ws_max_size": settings.max_body_bytes,
+        # No "Server: uvicorn" banner telling callers what to attack.
+        "server_header": False,
+    }
+
+
 def serve(settings: Settings) -> None:
     """Serve the application until SIGTERM or SIGINT, then drain."""
     config = uvicorn.Config(
@@ -142,10 +179,10 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=True,
-        ws="websockets-sansio",
         # Requests still open after the grace period (a `wait: true` deploy answers at
         # once when the drain begins) are cancelled, so shutdown is bounded.
         timeout_graceful_shutdown=settings.shutdown_grace,
+        **server_options(settings),
     )
     DrainingServer(config).run()
 
@@ -160,6 +197,9 @@ def create_app() -> Starlette:
         schema,
         graphql_ide="graphiql",
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        max_message_bytes=settings.max_body_bytes,
+        token_recheck_seconds=settings.token_recheck,
+        connection_init_wait_seconds=settings.ws_init_timeout,
     )
 
     @contextlib.asynccontextmanager
@@ -185,7 +225,7 @@ def create_app() -> Starlette:
         # GraphiQL's page script and the files npm installed: served here, never a CDN.
         Mount(
             GRAPHIQL_STATIC_URL,
-            StaticFiles(directory=GRAPHIQL_DIR, check_dir=False),
+            GraphiQLFiles(directory=GRAPHIQL_DIR, check_dir=False),
             name="graphiql-static",
         ),
     ]

@@ -194,7 +194,7 @@ class LiveServer:
 
 
 async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    from app.web import create_app
+    from app.web import create_app, server_options
 
     use_settings(settings)
     port = free_port()
@@ -204,7 +204,7 @@ async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
         port=port,
         log_level="warning",
         lifespan="on",
-        ws="websockets-sansio",
+        **server_options(settings),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -1,4 +1,6 @@
-"""The query node budget (CONTRACT §12): GitHub's node-limit algorithm.
+"""What a request may cost (CONTRACT §12): the query node budget (GitHub's node-limit
+algorithm), and the bounds every request meets before its validation
+(:class:`RequestBounds`).
 
 A query's possible result size is the sum, over its connections, of the connection's
 page size (``first``/``last``, or the default page size) times the page sizes of every
@@ -10,7 +12,9 @@ validation, before anything runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from graphql import (
@@ -27,6 +31,8 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -38,6 +44,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.settings import Settings
 
 CODE = "QUERY_TOO_LARGE"
 PAGE_ARGUMENTS = ("first", "last")
@@ -222,28 +229,41 @@ def query_too_large(nodes: int, limit: int) -> GraphQLError:
     )
 
 
+# Validation runs here, beside the event loop, so that no document keeps the server from
+# answering other requests (/healthz) while it is checked; two at a time at most, so a
+# flood of them queues instead of crowding out the event loop's share of the CPU.
+_VALIDATION_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="graphql-validate")
+
+
 class QueryNodeBudget(SchemaExtension):
     """Refuses an operation whose possible result size is over ``max_nodes``.
 
     Validation rules cannot see the variables, so this extension runs validation
     itself in ``on_validate`` (with the rules every extension added, as Strawberry
-    would) and, on a valid document only, adds the budget's error: Strawberry then
-    skips its own validation and answers with these errors before anything executes,
-    over HTTP and WebSocket alike. (A validation cache keyed on the document alone
-    must not come after this extension: the count depends on the variables.)
+    would; in a worker thread, see ``_VALIDATION_POOL``) and, on a valid document only,
+    adds the budget's error: Strawberry then skips its own validation and answers with
+    these errors before anything executes, over HTTP and WebSocket alike. (A validation
+    cache keyed on the document alone must not come after this extension: the count
+    depends on the variables.)
     """
 
     def __init__(self, max_nodes: int) -> None:
         super().__init__()
         self.max_nodes = max_nodes
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         ctx = self.execution_context
         document = ctx.graphql_document
         if document is not None:
-            errors = ctx.pre_execution_errors  # validated by an earlier extension?
+            errors = ctx.pre_execution_errors  # validated (or refused) by an earlier extension?
             if errors is None:
-                errors = validate_document(ctx.schema._schema, document, ctx.validation_rules)
+                errors = await asyncio.get_running_loop().run_in_executor(
+                    _VALIDATION_POOL,
+                    validate_document,
+                    ctx.schema._schema,
+                    document,
+                    ctx.validation_rules,
+                )
             if not errors:
                 nodes = possible_nodes(
                     ctx.schema._schema, document, ctx.variables, ctx.operation_name
@@ -252,3 +272,184 @@ class QueryNodeBudget(SchemaExtension):
                     errors = [query_too_large(nodes, self.max_nodes)]
             ctx.pre_execution_errors = errors
         yield
+
+
+# ---------------------------------------------------------------- bounds before validation
+
+INPUT_TOO_LARGE = "INPUT_TOO_LARGE"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# Pairs of same-named fields one merged selection set may hold: graphql-core's
+# "fields can be merged" rule compares every such pair (and their sub-selections), so
+# 1,240 repeated fields cost it seconds; real queries hold a few dozen pairs.
+MAX_FIELD_PAIRS = 5_000
+# Steps the pre-validation walk may take (fields visited with fragments expanded).
+MAX_WALK_STEPS = 50_000
+INTROSPECTION_ROOTS = ("__schema",)
+
+
+def too_large(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": INPUT_TOO_LARGE})
+
+
+def too_complex(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX})
+
+
+def check_variables(variables: Any, max_items: int, max_values: int) -> None:
+    """Refuse variables holding a list longer than ``max_items`` or more than
+    ``max_values`` values in all (the document's own values count as its tokens).
+    Walked iteratively, before graphql-core coerces anything."""
+    if not isinstance(variables, Mapping):
+        return
+    stack: list[tuple[Any, str]] = [(v, f"${k}") for k, v in variables.items()]
+    seen = 0
+    while stack:
+        value, path = stack.pop()
+        seen += 1
+        if seen > max_values:
+            raise too_large(f"The variables hold more than {max_values:,} values.")
+        if isinstance(value, list):
+            if len(value) > max_items:
+                raise too_large(
+                    f"{path} is a list of {len(value):,} items; at most {max_items:,} "
+                    "are accepted (PHONEGRAPH_MAX_LIST_ITEMS)."
+                )
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, Mapping):
+            stack.extend((v, f"{path}.{k}") for k, v in value.items())
+
+
+class _DocumentWalk:
+    """One pass over a parsed document before validation: list literals within
+    ``max_items``, same-named fields of each merged selection set within
+    :data:`MAX_FIELD_PAIRS` pairs in all, at most one ``__schema`` per operation. Named
+    fragments are expanded (each once per selection set, as graphql-core does), and
+    the walk itself stops after :data:`MAX_WALK_STEPS` steps."""
+
+    def __init__(self, document: DocumentNode, max_items: int) -> None:
+        self.max_items = max_items
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.steps = 0
+        self.pairs = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_WALK_STEPS:
+            raise too_complex("This document is too complex to check; send a simpler one.")
+
+    def values(self, node: Any) -> None:
+        stack = [node]
+        while stack:
+            value = stack.pop()
+            self.step()
+            if isinstance(value, ListValueNode):
+                if len(value.values) > self.max_items:
+                    raise too_large(
+                        f"A list of {len(value.values):,} items; at most {self.max_items:,} "
+                        "are accepted (PHONEGRAPH_MAX_LIST_ITEMS)."
+                    )
+                stack.extend(value.values)
+            elif isinstance(value, ObjectValueNode):
+                stack.extend(f.value for f in value.fields)
+
+    def fields_of(self, selection_sets: list[SelectionSetNode]) -> dict[str, list[FieldNode]]:
+        """The fields of these selection sets by response name, fragments flattened."""
+        by_name: dict[str, list[FieldNode]] = {}
+        spread: set[str] = set()
+        stack = [sel for ss in selection_sets for sel in ss.selections]
+        while stack:
+            sel = stack.pop()
+            self.step()
+            if isinstance(sel, FieldNode):
+                name = sel.alias.value if sel.alias else sel.name.value
+                by_name.setdefault(name, []).append(sel)
+                for arg in sel.arguments or ():
+                    self.values(arg.value)
+            elif isinstance(sel, InlineFragmentNode):
+                stack.extend(sel.selection_set.selections)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in spread:
+                spread.add(sel.name.value)
+                fragment = self.fragments.get(sel.name.value)
+                if fragment is not None:
+                    stack.extend(fragment.selection_set.selections)
+        return by_name
+
+    def operation(self, op: OperationDefinitionNode) -> None:
+        for definition in op.variable_definitions or ():
+            if definition.default_value is not None:
+                self.values(definition.default_value)
+        root = self.fields_of([op.selection_set])
+        schemas = [name for name, fields in root.items() if fields[0].name.value == "__schema"]
+        if len(schemas) > 1:
+            raise too_complex(
+                f"{len(schemas)} copies of __schema; ask for the schema once per operation."
+            )
+        self.merged(root)
+
+    def fragment(self, definition: FragmentDefinitionNode) -> None:
+        # graphql-core checks each fragment's own selections too, used or not.
+        self.merged(self.fields_of([definition.selection_set]))
+
+    def merged(self, root: dict[str, list[FieldNode]]) -> None:
+        pending = [root]
+        while pending:
+            by_name = pending.pop()
+            for fields in by_name.values():
+                k = len(fields)
+                self.pairs += k * (k - 1) // 2
+                if self.pairs > MAX_FIELD_PAIRS:
+                    raise too_complex(
+                        "This operation repeats the same fields too often (fields of one "
+                        "name in one selection are compared pairwise); ask for each once."
+                    )
+                subs = [f.selection_set for f in fields if f.selection_set is not None]
+                if subs:
+                    pending.append(self.fields_of(subs))
+
+
+def check_document(document: DocumentNode, max_items: int) -> None:
+    """Refuse, before validation, what would make validation or execution costly."""
+    walk = _DocumentWalk(document, max_items)
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            walk.operation(definition)
+        elif isinstance(definition, FragmentDefinitionNode):
+            walk.fragment(definition)
+
+
+class RequestBounds(SchemaExtension):
+    """Bounds every request meets before its validation (and before its variables are
+    coerced), with or without a token (CONTRACT §12): the document no bigger than an
+    HTTP body and of at most ``PHONEGRAPH_MAX_TOKENS`` tokens (the parser stops there,
+    see MaxTokensLimiter), the variables' lists within ``PHONEGRAPH_MAX_LIST_ITEMS`` and
+    their values within the token budget, and the document's shape
+    (:func:`check_document`). Must come first among the extensions."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def on_validate(self) -> Iterator[None]:
+        # Refusals become the request's errors (Strawberry then skips validation): over
+        # HTTP and both WebSocket protocols alike, which an exception raised from a
+        # hook would not be.
+        ctx = self.execution_context
+        if ctx.pre_execution_errors is None:
+            try:
+                self.check(ctx.query, ctx.variables, ctx.graphql_document)
+            except GraphQLError as error:
+                ctx.pre_execution_errors = [error]
+        yield
+
+    def check(self, query: str | None, variables: Any, document: DocumentNode | None) -> None:
+        limit = self.settings.max_body_bytes
+        if query is not None and len(query) > limit:
+            raise GraphQLError(
+                f"The document is over {limit:,} bytes (PHONEGRAPH_MAX_BODY_BYTES).",
+                extensions={"code": "PAYLOAD_TOO_LARGE"},
+            )
+        check_variables(variables, self.settings.max_list_items, self.settings.max_tokens)
+        if document is not None:
+            check_document(document, self.settings.max_list_items)

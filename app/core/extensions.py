@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 
-from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
+from graphql import GraphQLError, OperationDefinitionNode
 from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry.extensions import (
     MaskErrors,
@@ -16,7 +16,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 
-from app.core.cost import QueryNodeBudget
+from app.core.cost import QueryNodeBudget, RequestBounds
 from app.core.errors import AccessError, BadRequestError, unauthenticated
 from app.core.scalars import InvalidScalarValue
 from app.settings import get_settings
@@ -57,15 +57,19 @@ def _only_introspection(execution_context) -> bool:  # type: ignore[no-untyped-d
 
 
 class RequireAuthentication(SchemaExtension):
-    """Every operation but introspection needs a valid token (CONTRACT §4)."""
+    """Every operation but introspection needs a valid token (CONTRACT §4).
 
-    def on_execute(self) -> Iterator[None]:
+    Decided before validation, so a caller without a token gets no validation work done
+    for it: the refusal is a request error, answered before anything else is checked
+    (no ``data``, and 400 under ``application/graphql-response+json``)."""
+
+    def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         viewer = getattr(ctx.context, "viewer", None)
-        if viewer is None and not _only_introspection(ctx):
+        if viewer is None and ctx.pre_execution_errors is None and not _only_introspection(ctx):
             problem = getattr(ctx.context, "auth_problem", None)
             error = unauthenticated(problem) if problem else unauthenticated()
-            ctx.result = ExecutionResult(data=None, errors=[error])
+            ctx.pre_execution_errors = [error]
         yield
 
 
@@ -136,6 +140,7 @@ class ShapeErrors(MaskErrors):
 def schema_extensions() -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
     """Factories, not instances: instances would be shared between concurrent requests."""
     return [
+        lambda: RequestBounds(get_settings()),
         RequireAuthentication,
         lambda: QueryDepthLimiter(max_depth=get_settings().max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=get_settings().max_aliases),

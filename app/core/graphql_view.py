@@ -6,19 +6,24 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
+from collections.abc import AsyncGenerator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, VariableDefinitionNode
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import (
     CannotGetOperationTypeError,
@@ -33,8 +38,15 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
-from app.core.auth import authenticate_authorization
+from app.core.auth import (
+    TOKEN_ENDED,
+    authenticate_authorization,
+    token_in_force,
+    tokens_in_force,
+)
 from app.core.context import Context
+
+log = logging.getLogger(__name__)
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -51,6 +63,26 @@ GRAPHIQL_VENDOR_FILES = (
 )
 # The page's own files, shipped in the repository.
 GRAPHIQL_PAGE_FILES = ("index.html", "page.js", "page.css")
+# What GRAPHIQL_STATIC_URL serves: the files the page loads and the vendors' licences;
+# nothing else the install leaves there (versions.json is for make, not for callers).
+GRAPHIQL_SERVED_FILES = frozenset(
+    [
+        *GRAPHIQL_PAGE_FILES,
+        "favicon.svg",
+        *(f"vendor/{name}" for name in GRAPHIQL_VENDOR_FILES),
+        *(f"vendor/LICENSE.{package}" for package in ("graphiql", "react", "react-dom")),
+    ]
+)
+
+
+class GraphiQLFiles(StaticFiles):
+    """GraphiQL's static files, limited to :data:`GRAPHIQL_SERVED_FILES` (404 otherwise)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path.replace("\\", "/").lstrip("/") not in GRAPHIQL_SERVED_FILES:
+            return PlainTextResponse("Not Found", status_code=404)
+        return await super().get_response(path, scope)
+
 
 # Everything the page loads comes from this server: nothing reaches out to a CDN.
 GRAPHIQL_CSP = "; ".join(
@@ -197,6 +229,82 @@ fetches the files pinned in <code>package-lock.json</code> with Python.) Without
 # ---------------------------------------------------------------- WebSocket
 
 
+class SizeLimitedWebSocketAdapter(ASGIWebSocketAdapter):
+    """Refuses WebSocket messages over the HTTP body limit (close 1009), so a socket
+    carries no bigger request than a POST may. (uvicorn refuses them before buffering
+    when served by ``app.web.serve``; this holds under any ASGI server.)"""
+
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        limit = self.view.max_message_bytes
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if len(text) > limit or len(text.encode()) > limit:
+                    await self.close(1009, f"Message too big: at most {limit} bytes.")
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except json.JSONDecodeError as exc:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+        except KeyError as exc:
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
+
+
+class OpenSockets:
+    """This process's authenticated WebSockets by token, re-checked against the database
+    every ``interval`` seconds with a bounded number of indexed statements (not one per
+    socket): each socket whose token was revoked or expired is closed with 4403. The
+    database is the truth, so a revocation made through any server process reaches the
+    sockets of every process. The watcher runs only while sockets are open."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._by_token: dict[int, set[Any]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def add(self, token_id: int, handler: Any) -> None:
+        self._by_token.setdefault(token_id, set()).add(handler)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(), name="websocket-token-watch")
+
+    def discard(self, token_id: int, handler: Any) -> None:
+        handlers = self._by_token.get(token_id)
+        if handlers is not None:
+            handlers.discard(handler)
+            if not handlers:
+                del self._by_token[token_id]
+
+    async def _watch(self) -> None:
+        while self._by_token:
+            await asyncio.sleep(self.interval)
+            wanted = list(self._by_token)
+            if not wanted:
+                break
+            try:
+                alive = await tokens_in_force(wanted)
+            except Exception:  # the database is away: keep the sockets, ask again later
+                log.warning("could not re-check the tokens of open WebSockets", exc_info=True)
+                continue
+            for token_id in wanted:
+                if token_id in alive:
+                    continue
+                for handler in self._by_token.pop(token_id, set()):
+                    task = asyncio.create_task(handler.end_for_token())
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
+
+
+async def _token_still_works(context: Any) -> bool:
+    viewer = getattr(context, "viewer", None)
+    return viewer is not None and await token_in_force(viewer.token_id)
+
+
 # Closing with 4403 the caller sees only the close reason: it says what is wrong.
 DEFAULT_REJECTION = "A valid API token is required."
 SUBSCRIBE_BEFORE_ACK = (
@@ -239,19 +347,73 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-ar
         else:
             await self.send_message({"type": "connection_ack", "payload": ack_payload})
         self.connection_acknowledged = True
+        self.view.open_sockets.add(self.context.viewer.token_id, self)
 
     async def handle_subscribe(self, message: Any) -> None:
         if not self.connection_acknowledged:
             await self.websocket.close(code=4401, reason=SUBSCRIBE_BEFORE_ACK)
             return
+        # Each operation is authorised as it starts: a token revoked since
+        # connection_init runs nothing more.
+        if not await _token_still_works(self.context):
+            await self.end_for_token()
+            return
         await super().handle_subscribe(message)
+
+    async def end_for_token(self) -> None:
+        """The token stopped working: stop every operation, then close with 4403."""
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        await self.websocket.close(code=4403, reason=TOKEN_ENDED)
+
+    async def shutdown(self) -> None:
+        viewer = getattr(self.context, "viewer", None)
+        if viewer is not None:
+            self.view.open_sockets.discard(viewer.token_id, self)
+        await super().shutdown()
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     """The legacy ``graphql-ws`` protocol, closing with 4403 on a bad token like the
-    current protocol does (the stock handler closes with 1011)."""
+    current protocol does (the stock handler closes with 1011), and with 4408 when no
+    ``connection_init`` came within the same wait as the current protocol allows (the
+    stock handler waits forever)."""
+
+    connection_timed_out = False
+
+    async def handle(self) -> None:
+        timer = asyncio.create_task(self._connection_init_timeout())
+        try:
+            await super().handle()
+        finally:
+            timer.cancel()
+            viewer = getattr(self.context, "viewer", None)
+            if viewer is not None:
+                self.view.open_sockets.discard(viewer.token_id, self)
+
+    async def _connection_init_timeout(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self.connection_acknowledged and not self.connection_timed_out:
+            self.connection_timed_out = True
+            await self.websocket.close(code=4408, reason="Connection initialisation timeout")
+
+    async def handle_start(self, message: Any) -> None:
+        if self.connection_acknowledged and not await _token_still_works(self.context):
+            await self.end_for_token()
+            return
+        await super().handle_start(message)
+
+    async def end_for_token(self) -> None:
+        """The token stopped working: stop every operation, then close with 4403."""
+        await self.cleanup()
+        await self.websocket.close(code=4403, reason=TOKEN_ENDED)
 
     async def handle_connection_init(self, message: Any) -> None:
+        if self.connection_timed_out:
+            return
+        if self.connection_acknowledged:  # one token per connection, as graphql-transport-ws
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
         payload = message.get("payload")
         if payload is not None and not isinstance(payload, dict):
             await self.send_message({"type": "connection_error"})
@@ -268,6 +430,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
             return
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
+        self.view.open_sockets.add(self.context.viewer.token_id, self)
         if self.keep_alive:
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
@@ -281,6 +444,24 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
 
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = SizeLimitedWebSocketAdapter
+
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        max_message_bytes: int,
+        token_recheck_seconds: float,
+        connection_init_wait_seconds: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            schema,
+            connection_init_wait_timeout=timedelta(seconds=connection_init_wait_seconds),
+            **kwargs,
+        )
+        self.max_message_bytes = max_message_bytes
+        self.open_sockets = OpenSockets(token_recheck_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

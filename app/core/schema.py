@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import strawberry
 
 from app.core import models, service
+from app.core.auth import in_force
 from app.core.context import Info, viewer_of
-from app.core.errors import returns_user_errors
-from app.core.ids import to_global_id
+from app.core.errors import forbidden, returns_user_errors
+from app.core.ids import decode_arg, to_global_id
 from app.core.inputs import provided
 from app.core.node import Node, resolve_nodes
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
@@ -15,6 +18,7 @@ from app.core.scope import visible
 from app.core.types import (
     ApiToken,
     ApiTokenCreatePayload,
+    ApiTokenFilter,
     ApiTokenInput,
     Company,
     CompanyInput,
@@ -65,6 +69,39 @@ class CoreQuery:
             PageArgs(first, after, last, before),
             [OrderKey("name")],
             Company.from_model,
+        )
+
+    @strawberry.field(
+        description="API tokens, newest first (admins): system admins see every token, "
+        "company admins their company's. USER tokens are refused (FORBIDDEN)."
+    )
+    async def api_tokens(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: ApiTokenFilter | None = None,
+    ) -> Connection[ApiToken]:
+        viewer = viewer_of(info)
+        if viewer.role == models.Role.USER:
+            raise forbidden("Only admins may list API tokens.")
+        qs = visible(models.ApiToken, viewer)
+        if filter is not None:
+            if filter.company_id is not None:
+                qs = qs.filter(
+                    company_id=decode_arg(filter.company_id, "Company", "filter.companyId")
+                )
+            if filter.active is not None:
+                working = in_force(datetime.now(UTC))
+                qs = qs.filter(working if filter.active else ~working)
+        # Ids grow with every insert: newest first without comparing timestamps.
+        return await paginate(
+            qs,
+            PageArgs(first, after, last, before),
+            [OrderKey("id", descending=True)],
+            ApiToken.from_model,
         )
 
 

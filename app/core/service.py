@@ -16,6 +16,7 @@ from app.core.errors import (
     UserInputError,
     duplicate,
     in_use,
+    invalid,
     not_found,
     required,
 )
@@ -132,7 +133,20 @@ async def api_token_create(viewer: Viewer, data: dict[str, Any]) -> tuple[ApiTok
             raise not_found("SipUser", "input", "sipUserId")
         # The user's company too, so that company's admins can see and revoke the token.
         sip_user_id, company_id = found
-    return await create_token(name, role, company_id=company_id, sip_user_id=sip_user_id)
+    expires_at = _expiry(data.get("expires_at"), ("input", "expiresAt"))
+    return await create_token(
+        name, role, company_id=company_id, sip_user_id=sip_user_id, expires_at=expires_at
+    )
+
+
+def _expiry(value: Any, path: tuple[str, ...]) -> datetime | None:
+    """A token's expiry: a moment in the future (a time without zone is taken as UTC)."""
+    if value is None:
+        return None
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if moment <= datetime.now(UTC):
+        raise invalid("expiresAt must be in the future", *path)
+    return moment
 
 
 async def api_token_revoke(viewer: Viewer, token_id: str) -> int:
@@ -141,6 +155,9 @@ async def api_token_revoke(viewer: Viewer, token_id: str) -> int:
     if token is None:
         raise not_found("ApiToken", "id")
     # System admins' tokens belong to no company: outside every company admin's scope.
-    token.revoked_at = datetime.now(UTC)
-    await token.save(update_fields=["revoked_at"])
+    # Revoking twice keeps the first moment. Open WebSockets of the token notice within
+    # PHONEGRAPH_TOKEN_RECHECK seconds, in every server process (the row is the truth).
+    if token.revoked_at is None:
+        token.revoked_at = datetime.now(UTC)
+        await token.save(update_fields=["revoked_at"])
     return token.id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
@@ -56,6 +56,13 @@ class ApiToken(Node):
     role: Role
     created_at: datetime
     last_used_at: datetime | None
+    expires_at: datetime | None = strawberry.field(
+        description="When the token stops working by itself; null: never."
+    )
+    revoked_at: datetime | None = strawberry.field(
+        description="When the token was revoked; null: it was not. A revoked or expired "
+        "token is refused, and the WebSockets open with it are closed (4403)."
+    )
     row: strawberry.Private[models.ApiToken]
 
     @classmethod
@@ -66,8 +73,16 @@ class ApiToken(Node):
             role=Role(row.role),
             created_at=row.created_at,
             last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
             row=row,
         )
+
+    @strawberry.field(description="Whether the token works now: neither revoked nor expired.")
+    def active(self) -> bool:
+        if self.row.revoked_at is not None:
+            return False
+        return self.row.expires_at is None or self.row.expires_at > datetime.now(UTC)
 
     @strawberry.field
     async def company(self, info: Info) -> Company | None:
@@ -105,6 +120,18 @@ class ApiTokenInput:
     )
     sip_user_id: strawberry.ID | None = strawberry.field(
         default=None, description="Required for USER."
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the token stops working by itself (in the future); null: never.",
+    )
+
+
+@strawberry.input(description="Which API tokens to list (all conditions must hold).")
+class ApiTokenFilter:
+    company_id: strawberry.ID | None = None
+    active: bool | None = strawberry.field(
+        default=None, description="true: tokens that work now; false: revoked or expired ones."
     )
 
 

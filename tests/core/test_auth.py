@@ -155,7 +155,7 @@ async def _unauthenticated_message(live_server: LiveServer, authorization: str |
             "Bearer <token>",
             "the Authorization header still holds the placeholder <token>; put your token there.",
         ),
-        ("Bearer pgt_not-a-real-token", "this token is unknown or has been revoked."),
+        ("Bearer pgt_not-a-real-token", "this token is unknown, has been revoked or has expired."),
     ],
     ids=["no-header", "empty", "basic", "no-scheme", "bearer-alone", "placeholder", "unknown"],
 )

@@ -312,7 +312,11 @@ async def test_open_subscriptions_are_counted_in_metrics(world: DeployWorld) -> 
         async with httpx.AsyncClient(base_url=world.server.url) as http:
             async with asyncio.timeout(5):
                 while True:
-                    text = (await http.get("/metrics")).text
+                    text = (
+                        await http.get(
+                            "/metrics", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+                        )
+                    ).text
                     line = next(
                         x
                         for x in text.splitlines()

@@ -52,6 +52,9 @@ mutation($p: ID!, $mac: MacAddress!) { phoneProfileDeploy(profileId: $p, mac: $m
 """
 
 
+_BEARER = {"authorization": f"Bearer {TOKEN}"}
+
+
 class ServerProcess:
     """``python -m app serve`` in a child process."""
 
@@ -117,7 +120,7 @@ class ServerProcess:
     async def metric(self, name: str) -> float:
         """A sample of this process's /metrics."""
         async with httpx.AsyncClient() as http:
-            text = (await http.get(self.url + "/metrics")).text
+            text = (await http.get(self.url + "/metrics", headers=_BEARER)).text
         for line in text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])

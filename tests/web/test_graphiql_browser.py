@@ -102,7 +102,7 @@ async def test_graphiql_subscription_authenticates_the_websocket_from_the_header
 @pytest.mark.parametrize(
     ("authorization", "reason"),
     [
-        ("Bearer not-a-token", "this token is unknown or has been revoked."),
+        ("Bearer not-a-token", "this token is unknown, has been revoked or has expired."),
         ("Bearer <token>", "Authorization still holds the placeholder <token>; put your token there."),
     ],
     ids=["unknown-token", "placeholder"],

@@ -66,3 +66,34 @@ async def test_missing_graphiql_files_give_a_page_saying_how_to_install_them(
     assert "make assets" in page.text and "npm ci" in page.text
     assert "graphiql.min.js" in page.text
     assert "Loading" not in page.text
+
+
+async def test_only_the_files_the_page_loads_are_served(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    for name in graphql_view.GRAPHIQL_VENDOR_FILES:
+        (vendor / name).write_text("/* vendor build */")
+    (vendor / "LICENSE.graphiql").write_text("MIT")
+    (vendor / "versions.json").write_text('{"graphiql": "3.0.0"}')
+    (tmp_path / "page.js").write_text("// page")
+    (tmp_path / "notes.txt").write_text("private")
+    app = Starlette(
+        routes=[
+            Mount(
+                graphql_view.GRAPHIQL_STATIC_URL,
+                graphql_view.GraphiQLFiles(directory=tmp_path),
+            )
+        ]
+    )
+    base = "http://test" + graphql_view.GRAPHIQL_STATIC_URL
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        assert (await client.get(f"{base}/vendor/graphiql.min.js")).status_code == 200
+        assert (await client.get(f"{base}/vendor/LICENSE.graphiql")).status_code == 200
+        assert (await client.get(f"{base}/page.js")).status_code == 200
+        for hidden in ("vendor/versions.json", "notes.txt", "vendor/../notes.txt", "vendor/"):
+            response = await client.get(f"{base}/{hidden}")
+            assert response.status_code == 404, hidden
+            assert "graphiql" not in response.text.lower()

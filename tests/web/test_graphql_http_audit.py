@@ -53,7 +53,9 @@ async def test_graphql_response_json_is_answered_in_kind(live_server: LiveServer
 async def test_invalid_document_is_400_without_data_for_graphql_response_json(
     live_server: LiveServer,
 ) -> None:
-    response = await _post(live_server, {"query": "{ noSuchField }"}, GRAPHQL_RESPONSE_JSON)
+    response = await _post(
+        live_server, {"query": "{ noSuchField }"}, GRAPHQL_RESPONSE_JSON, ADMIN_TOKEN
+    )
     assert response.status_code == 400
     body = response.json()
     assert "data" not in body
@@ -81,11 +83,29 @@ async def test_field_errors_keep_status_200_for_graphql_response_json(
     live_server: LiveServer,
 ) -> None:
     # Executed, but refused: data is present (null), so the status stays 2xx.
-    response = await _post(live_server, {"query": "{ viewer { role } }"}, GRAPHQL_RESPONSE_JSON)
+    ids = ", ".join(f'"id{i}"' for i in range(101))
+    response = await _post(
+        live_server,
+        {"query": f"{{ nodes(ids: [{ids}]) {{ id }} }}"},
+        GRAPHQL_RESPONSE_JSON,
+        ADMIN_TOKEN,
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["data"] is None
-    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["errors"][0]["message"] == "At most 100 ids at once."
+
+
+async def test_unauthenticated_is_refused_before_validation(live_server: LiveServer) -> None:
+    # Without a token, nothing is checked: an invalid document gets the same refusal,
+    # a request error (no data; 400 under application/graphql-response+json).
+    for query in ("{ viewer { role } }", "{ noSuchField }"):
+        response = await _post(live_server, {"query": query}, GRAPHQL_RESPONSE_JSON)
+        assert response.status_code == 400
+        body = response.json()
+        assert "data" not in body
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_mutation_over_get_is_405_and_points_to_post(live_server: LiveServer) -> None:

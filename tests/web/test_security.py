@@ -172,7 +172,7 @@ async def _close_reason(ws: ClientConnection, timeout: float = 10) -> tuple[int,
         ({"Authorization": "Basic YWRtaW46YWRtaW4="}, "Authorization in connection_init must read Bearer <token>."),
         ({"Authorization": 42}, "Authorization in connection_init must read Bearer <token>."),
         ({"Authorization": "Bearer <token>"}, "Authorization still holds the placeholder <token>; put your token there."),
-        ({"authorization": "Bearer wrong"}, "this token is unknown or has been revoked."),
+        ({"authorization": "Bearer wrong"}, "this token is unknown, has been revoked or has expired."),
     ],
     ids=["no-payload", "empty", "not-bearer", "not-a-string", "placeholder", "unknown"],
 )
@@ -304,3 +304,45 @@ async def test_document_nested_beyond_the_parser_limit_is_refused_readably(
     body = await live_server.client().execute(query)
     assert body["data"] is None
     assert "nested too deeply" in body["errors"][0]["message"]
+
+
+# ---------------------------------------------------------------- connection_init timeout
+
+
+@pytest.fixture
+async def short_init_wait(settings: Any) -> AsyncIterator[LiveServer]:
+    from dataclasses import replace
+
+    from tests.conftest import start_server, stop_server
+
+    quick = replace(settings, ws_init_timeout=1.0)
+    server, task, url = await start_server(quick)
+    try:
+        yield LiveServer(url=url, settings=quick, server=server)
+    finally:
+        await stop_server(server, task)
+
+
+@pytest.mark.parametrize("subprotocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_a_socket_that_never_sends_connection_init_is_closed_with_4408(
+    short_init_wait: LiveServer, subprotocol: str
+) -> None:
+    async with connect(short_init_wait.ws_url, subprotocols=[subprotocol], open_timeout=10) as ws:
+        messages, code = await _until_closed(ws, timeout=10)
+        assert code == 4408
+        assert messages == []
+
+
+async def test_legacy_socket_that_sent_connection_init_outlives_the_init_wait(
+    short_init_wait: LiveServer,
+) -> None:
+    async with connect(short_init_wait.ws_url, subprotocols=["graphql-ws"], open_timeout=10) as ws:
+        await ws.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {ADMIN_TOKEN}"}}
+            )
+        )
+        assert (await _recv(ws))["type"] == "connection_ack"
+        # Past the 1 s wait (and then some), the socket is still open.
+        _, code = await _until_closed(ws, timeout=2.5)
+        assert code is None
