@@ -31,6 +31,7 @@ from app.core.errors import (
 )
 from app.core.ids import decode_id
 from app.core.models import Company, Role
+from app.core.networks import phone_address_allowed
 from app.core.scalars import format_mac
 from app.core.scope import company_in_scope, get_visible, require_write, visible
 from app.core.validation import (
@@ -100,6 +101,7 @@ async def _template(
     shared or that company's own (another company's template is as if unknown)."""
     if filename is None or filename == "":
         return None
+    _check_template_lookup(str(filename), path)
     row = await visible(PhoneTemplate, viewer).get_or_none(filename=str(filename))
     if row is None or row.company_id not in (None, company_id):  # type: ignore[attr-defined]
         raise not_found("PhoneTemplate", *path)
@@ -169,7 +171,7 @@ _PHONE_FIELDS: dict[str, Cleaner] = {
     "ip_address": v.ip_address,
     "http_port": v.port,
     "sip_port": v.port,
-    "web_username": optional_text(128),
+    "web_username": v.web_username,
     "web_password": secret(),
     "timezone": v.timezone,
     "language": optional_text(64),
@@ -348,7 +350,9 @@ async def register_pending_phone(
         status=PhoneStatus.PENDING,
         company_id=company_id,
         model_id=model.id if model else None,
-        ip_address=address,
+        # Deploys go to ipAddress once the phone is approved: only an address the server
+        # may contact is taken (the fetch is still seen, in lastSeenIp).
+        ip_address=address if address and phone_address_allowed(address) else None,
         last_seen_ip=address,
     )
     try:
@@ -363,7 +367,15 @@ async def register_pending_phone(
 # ---------------------------------------------------------------- templates
 
 
+def _check_template_lookup(filename: str, path: tuple[str, ...]) -> None:
+    """A name longer than any template's is refused before the lookup (the ORM would not
+    send it), without repeating it."""
+    if len(filename) > v.TEMPLATE_FILENAME_MAX:
+        raise invalid(f"filename must be at most {v.TEMPLATE_FILENAME_MAX} characters", *path)
+
+
 async def template_by_filename(viewer: Viewer, filename: str, *path: str) -> PhoneTemplate:
+    _check_template_lookup(filename, path)
     row = await visible(PhoneTemplate, viewer).get_or_none(filename=filename)
     if row is None:
         raise not_found("PhoneTemplate", *path)
