@@ -149,6 +149,8 @@ class Settings:
     # X-Forwarded-For is believed (none by default).
     phone_networks: tuple[Network, ...] | None = None
     trusted_proxies: tuple[Network, ...] = ()
+    # Unknown MACs one provisioning key may register as PENDING phones per minute.
+    pending_per_minute: int = 20
 
     @property
     def lease_seconds(self) -> float:
@@ -218,6 +220,7 @@ def load_settings() -> Settings:
         log_level=_str("PHONEGRAPH_LOG_LEVEL", "info") or "info",
         phone_networks=_networks("PHONEGRAPH_PHONE_NETWORKS"),
         trusted_proxies=_networks("PHONEGRAPH_TRUSTED_PROXIES") or (),
+        pending_per_minute=_positive_int("PHONEGRAPH_PENDING_PER_MINUTE", 20),
     )
 
 
