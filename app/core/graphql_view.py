@@ -381,7 +381,7 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
         except (RecursionError, UnicodeDecodeError) as exc:
             raise HTTPException(400, "Unable to parse request body as JSON") from exc
         if not isinstance(value, (dict, list)):
-            raise HTTPException(400, "The request body must be a JSON object.")
+            raise HTTPException(400, "A GraphQL request must be a JSON object.")
         return value
 
     def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from app.core.validation import SEARCH_MAX_LENGTH
-from tests.conftest import GraphQLClient, LiveServer
+from tests.conftest import GraphQLClient, LiveServer, create_company
 
 INTERNAL = "Internal server error"
 
@@ -260,3 +260,49 @@ async def test_a_dect_member_lookup_with_an_over_long_extension_is_no_internal_e
         )
     _no_internal_error(body)
     _no_internal_log(caplog)
+
+
+async def test_a_forged_cursor_is_a_client_error_on_nested_lists(
+    admin: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lists inside a domain (paged for all parents in one statement) too."""
+    from app.pbx.models import SipDomain
+
+    company = await create_company(admin, "Acme")
+    await SipDomain.create(
+        company_id=int(company_pk(company)), name="acme.example.net", display_name="Acme"
+    )
+    data = await admin.data(
+        '{ __type(name: "SipDomain") { fields { name args { name } } } }'
+    )
+    nested = [f["name"] for f in data["__type"]["fields"] if "after" in [a["name"] for a in f["args"]]]
+    assert {"users", "groups", "queues"} <= set(nested), nested
+    with caplog.at_level(logging.ERROR):
+        for kind, cursor in FORGED_CURSORS.items():
+            for name in nested:
+                body = await admin.execute(
+                    f"query($c: String) {{ sipDomains(first: 1) {{ nodes {{ "
+                    f"{name}(first: 1, after: $c) {{ totalCount }} }} }} }}",
+                    {"c": cursor},
+                )
+                _no_internal_error(body)
+                assert body.get("errors"), (kind, name, body)
+    _no_internal_log(caplog)
+
+
+def company_pk(global_id: str) -> int:
+    from app.core.ids import parse_global_id
+
+    parsed = parse_global_id(global_id)
+    assert parsed is not None
+    return parsed[1]
+
+
+async def test_deeply_nested_variables_over_get_are_a_400(live_server: LiveServer) -> None:
+    variables = "[" * 3_000 + "]" * 3_000  # deeper than the JSON parser recurses
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as client:
+        response = await client.get(
+            "/graphql", params={"query": "{ __typename }", "variables": variables}
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["message"]
