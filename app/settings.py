@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -77,6 +78,26 @@ def _sqlite_url_in_project(url: str) -> str:
     return f"sqlite://{project_path(Path(path))}{sep}{query}"
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(name: str) -> tuple[Network, ...] | None:
+    """Comma-separated CIDRs (a bare address is a network of one); unset: ``None``."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    out: list[Network] = []
+    for part in raw.split(","):
+        text = part.strip()
+        if not text:
+            continue
+        try:
+            out.append(ipaddress.ip_network(text, strict=False))
+        except ValueError as exc:
+            raise SystemExit(f"{name}: {text!r} is not an address or CIDR network") from exc
+    return tuple(out)
+
+
 def _str(name: str, default: str | None = None) -> str | None:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -134,6 +155,13 @@ class Settings:
     # Prometheus scraper that should hold no API token).
     metrics_token: str | None = None
     log_level: str = "info"
+    # CONTRACT §12: the networks phones may be contacted in (None: every address but
+    # loopback, link-local, unspecified and multicast ones), and the proxies whose
+    # X-Forwarded-For is believed (none by default).
+    phone_networks: tuple[Network, ...] | None = None
+    trusted_proxies: tuple[Network, ...] = ()
+    # Unknown MACs one provisioning key may register as PENDING phones per minute.
+    pending_per_minute: int = 20
 
     @property
     def lease_seconds(self) -> float:
@@ -205,6 +233,9 @@ def load_settings() -> Settings:
         ws_init_timeout=_float("PHONEGRAPH_WS_INIT_TIMEOUT", 60.0),
         metrics_token=_str("PHONEGRAPH_METRICS_TOKEN"),
         log_level=_str("PHONEGRAPH_LOG_LEVEL", "info") or "info",
+        phone_networks=_networks("PHONEGRAPH_PHONE_NETWORKS"),
+        trusted_proxies=_networks("PHONEGRAPH_TRUSTED_PROXIES") or (),
+        pending_per_minute=_positive_int("PHONEGRAPH_PENDING_PER_MINUTE", 20),
     )
 
 

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from tortoise import Tortoise
 from tortoise.contrib.starlette import RegisterTortoise
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core import metrics
 from app.core.auth import authenticate, ensure_bootstrap_token, parse_authorization
@@ -26,6 +27,7 @@ from app.core.graphql_view import (
     GraphiQLFiles,
     GraphQLView,
 )
+from app.core.logs import log_config
 from app.db import tortoise_config
 from app.deploy import metrics as deploy_metrics  # noqa: F401  (connects its scrape hook)
 from app.settings import Settings, get_settings
@@ -168,6 +170,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "ws_max_size": settings.max_body_bytes,
         # No "Server: uvicorn" banner telling callers what to attack.
         "server_header": False,
+        # X-Forwarded-For is believed from PHONEGRAPH_TRUSTED_PROXIES only, by the app
+        # itself (create_app), never from uvicorn's default of loopback.
+        "proxy_headers": False,
     }
 
 
@@ -178,7 +183,8 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        proxy_headers=True,
+        # One escaped line per record, provisioning keys masked in the access log.
+        log_config=log_config(settings.log_level),
         # Requests still open after the grace period (a `wait: true` deploy answers at
         # once when the drain begins) are cancelled, so shutdown is bounded.
         timeout_graceful_shutdown=settings.shutdown_grace,
@@ -232,4 +238,11 @@ def create_app() -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware)
+    if settings.trusted_proxies:
+        # CONTRACT §12: the client address (lastSeenIp, a PENDING phone's ipAddress) is
+        # taken from X-Forwarded-For only when the connection comes from a trusted proxy;
+        # uvicorn's middleware walks the header from the right past trusted hops.
+        app.add_middleware(
+            ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
+        )
     return app

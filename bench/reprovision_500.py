@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import math
 import sys
 import tempfile
@@ -77,6 +78,8 @@ async def main(phones: int, concurrency: int, reboot: float) -> None:
             ftp_url=ftp.url,
             deploy_concurrency=concurrency,
             phone_timeout=60.0,
+            # The simulated phones live on loopback (CONTRACT §12).
+            phone_networks=(ipaddress.ip_network("127.0.0.0/8"),),
         )
         use_settings(settings)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import shutil
@@ -34,6 +35,17 @@ PG_URL = (
     else _PG_BASE_URL
 )
 REDIS_URL = os.environ.get("PHONEGRAPH_TEST_REDIS_URL")
+
+# The simulated phones live on loopback; the other networks are the documentation and
+# private ranges tests give phones that are never contacted (CONTRACT §12). Server
+# processes the tests start get the same through the environment.
+TEST_PHONE_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,192.0.2.0/24,2001:db8::/32"
+os.environ.setdefault("PHONEGRAPH_PHONE_NETWORKS", TEST_PHONE_NETWORKS)
+
+
+def phone_networks_for_tests() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n) for n in TEST_PHONE_NETWORKS.split(","))
+
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -172,6 +184,7 @@ async def settings(database_url: str, tmp_path: Path) -> AsyncIterator[Settings]
         phone_timeout=10.0,
         # A test that ends with a job still running must not wait long for it.
         shutdown_grace=3.0,
+        phone_networks=phone_networks_for_tests(),
     )
     use_settings(s)
     yield s
@@ -204,7 +217,7 @@ async def start_server(settings: Settings) -> tuple[uvicorn.Server, asyncio.Task
         port=port,
         log_level="warning",
         lifespan="on",
-        **server_options(settings),
+        **server_options(settings),  # as `serve` has them (proxy headers off, ...)
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -553,6 +553,18 @@ class GraphQLView(GraphQL):  # type: ignore[type-arg]
                 raise HTTPException(415, "Send the request as application/json.")
         return await super().parse_http_body(request)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """The body as JSON: one object (a GraphQL request) or an array (refused as a
+        batch). Nesting too deep for the parser, bytes that are not UTF-8, or any other
+        JSON value is the client's malformed request (400), never an internal error."""
+        try:
+            value = json.loads(data)
+        except (RecursionError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+        if not isinstance(value, (dict, list)):
+            raise HTTPException(400, "A GraphQL request must be a JSON object.")
+        return value
+
     def _validate_batch_request(self, request_data: Any, protocol: Any) -> None:
         # Strawberry's hook for a JSON array body; batching is never enabled here.
         raise HTTPException(

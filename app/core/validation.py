@@ -135,3 +135,28 @@ def secret(max_length: int = 128) -> Cleaner:
 def as_sent(value: Any, path: Path) -> Any:
     """A value GraphQL has already typed (an enum), taken as it is; null clears."""
     return value
+
+
+# ---------------------------------------------------------------- query arguments
+
+# The longest text a list's `search` may hold: longer than any name it could match, short
+# enough that no database refuses the LIKE pattern or spends long on it.
+SEARCH_MAX_LENGTH = 200
+
+
+def argument_text(value: str | None, max_length: int, arg: str) -> str | None:
+    """A text argument of a query (a filter's field, a lookup key), trimmed (blank: not
+    given). Longer than ``max_length`` — more than the column it is compared with holds,
+    which the ORM refuses to send — is a top-level error naming the argument, not the
+    value (queries have no payload for userErrors)."""
+    from app.core.errors import BadRequestError
+
+    text = (value or "").strip()
+    if len(text) > max_length:
+        raise BadRequestError(f"'{arg}' must be at most {max_length} characters.")
+    return text or None
+
+
+def search_text(value: str | None, arg: str = "filter.search") -> str | None:
+    """A filter's ``search``; every filter's ``search`` goes through it."""
+    return argument_text(value, SEARCH_MAX_LENGTH, arg)

@@ -28,6 +28,7 @@ from tortoise.transactions import in_transaction
 
 from app.core.crypto import decrypt
 from app.core.events import get_bus
+from app.core.networks import address_in_phone_networks
 from app.deploy import leases
 from app.deploy.leases import Lease, LeaseLost
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
@@ -254,6 +255,8 @@ class Pipeline:
             )
         except PhoneStepError as exc:
             message = str(exc)
+            if exc.detail:  # what tenants are not told (the config server's address...)
+                log.warning("deploy job %s failed: %s", self.job.id, exc.detail)
             await self._end(
                 DeployJobStatus.FAILED,
                 DeployStep.FAILED,
@@ -280,6 +283,8 @@ class Pipeline:
         model = await PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
         timeout = self.settings.phone_timeout
         short = min(timeout, _SHORT_STEP)
+        if phone.ip_address:  # refused before the config is even uploaded
+            _require_phone_network(phone.ip_address, self.settings)
 
         if job.kind in (DeployJobKind.PROFILE_DEPLOY, DeployJobKind.REPROVISION):
             await self._checkpoint()
@@ -299,7 +304,7 @@ class Pipeline:
                 DeployStep.CLEARING_SESSION,
                 f"Init:Services to http://{host}:{phone.http_port}/CGI/Execute",
             )
-            address = _require_address(host)
+            address = _require_address(host, self.settings)
             from app.deploy.wire.cisco import clear_services_session
 
             password = decrypt(phone.web_password_enc) if phone.web_password_enc else None
@@ -325,7 +330,7 @@ class Pipeline:
             f"SIP NOTIFY check-sync;reboot=true to {host}:{phone.sip_port}",
             restart=True,
         )
-        address = _require_address(host)
+        address = _require_address(host, self.settings)
         started = time.monotonic()
         notify_limit = min(_NOTIFY_LIMIT, timeout)
         code = await _bounded(
@@ -385,10 +390,21 @@ def _is_cisco(model: PhoneModel) -> bool:
     return model.vendor.strip().lower() == "cisco"
 
 
-def _require_address(host: str | None) -> str:
+def _require_address(host: str | None, settings: Settings) -> str:
+    """The phone's address, checked right before anything is sent to it."""
     if not host:
         raise PhoneStepError("phone unreachable: it has no IP address (set ipAddress)")
+    _require_phone_network(host, settings)
     return host
+
+
+def _require_phone_network(host: str, settings: Settings) -> None:
+    """CONTRACT §12: nothing is sent to an address outside PHONEGRAPH_PHONE_NETWORKS."""
+    if not address_in_phone_networks(host, settings.phone_networks):
+        raise PhoneStepError(
+            "the phone's address is outside the networks phones may be in "
+            "(PHONEGRAPH_PHONE_NETWORKS); nothing was sent"
+        )
 
 
 _STEP_WORDS = {

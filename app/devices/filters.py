@@ -11,6 +11,7 @@ from tortoise.queryset import QuerySet
 
 from app.core.ids import decode_arg
 from app.core.pagination import OrderDirection, OrderKey
+from app.core.validation import argument_text, search_text
 from app.devices import models
 from app.devices.enums import PhoneOrderField, PhoneStatus
 
@@ -55,9 +56,9 @@ _MAC_SEARCH = re.compile(r"^[0-9A-Fa-f:.\-]+$")
 
 def search_name_or_mac(qs: QuerySet, text: str | None) -> QuerySet:
     """Rows whose name holds ``text`` (any case), or whose MAC holds its hex digits."""
-    if not text or not text.strip():
+    text = search_text(text)
+    if text is None:
         return qs
-    text = text.strip()
     cond = Q(name__icontains=text)
     if _MAC_SEARCH.match(text):
         digits = re.sub(r"[^0-9A-Fa-f]", "", text).upper()
@@ -73,10 +74,10 @@ def filter_phones(qs: QuerySet[models.Phone], f: PhoneFilter | None) -> QuerySet
         qs = qs.filter(company_id=decode_arg(f.company_id, "Company", "filter.companyId"))
     if f.status is not None:
         qs = qs.filter(status=models.PhoneStatus(f.status))
-    if f.vendor:
-        qs = qs.filter(model__vendor__iexact=f.vendor.strip())
-    if f.model:
-        qs = qs.filter(model__name__iexact=f.model.strip())
+    if vendor := argument_text(f.vendor, 64, "filter.vendor"):
+        qs = qs.filter(model__vendor__iexact=vendor)
+    if model := argument_text(f.model, 64, "filter.model"):
+        qs = qs.filter(model__name__iexact=model)
     return search_name_or_mac(qs, f.search)
 
 

@@ -5,7 +5,9 @@ secret, so knowing a MAC is not enough to fetch its credentials), ``filename`` t
 name the phone asks for (``SEP{MAC}.cnf.xml``, ``{mac}.cfg``... as the catalogue says).
 
 * wrong key, unknown file name, another company's device → 404, nothing learnt;
-* a MAC never seen → a PENDING phone of the key's company is recorded → 404;
+* a MAC never seen → a PENDING phone of the key's company is recorded → 404 (at most
+  ``PHONEGRAPH_PENDING_PER_MINUTE`` new ones per key and minute, and
+  :data:`MAX_PENDING_PER_COMPANY` in all; beyond that nothing is recorded);
 * PENDING → 404; REJECTED → 403;
 * ACTIVE (or a known DECT base) → 200 with the rendered config; the fetch is recorded
   in ``lastProvisionedAt``.
@@ -14,7 +16,7 @@ name the phone asks for (``SEP{MAC}.cnf.xml``, ``{mac}.cfg``... as the catalogue
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -26,6 +28,7 @@ from app.devices import service
 from app.devices.catalogue import config_filename, match_config_filename
 from app.devices.models import DectBase, Phone, PhoneModel, PhoneStatus
 from app.devices.rendering import render_dect_config, render_phone_config
+from app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +82,7 @@ async def serve_config(request: Request) -> Response:
         base = await DectBase.get_or_none(mac=match.mac)
         if base is not None:
             return await _serve_dect_base(base, company, filename)
-        pending = await Phone.filter(company_id=company.id, status=PhoneStatus.PENDING).count()
-        if pending >= MAX_PENDING_PER_COMPANY:
-            # A leaked key must not let anyone fill the registry with made-up MACs.
-            log.warning(
-                "company %s has %d pending phones: %s not recorded", company.id, pending, match.mac
-            )
+        if not await _may_register(company):
             return _not_found()
         await service.register_pending_phone(
             company.id, match.mac, await _model_of(match.model_ids), address
@@ -108,6 +106,35 @@ async def serve_config(request: Request) -> Response:
         return _not_found()
     await Phone.filter(id=phone.id).update(last_provisioned_at=datetime.now(UTC))
     return Response(body, media_type=_content_type(filename), headers=_HEADERS)
+
+
+async def _may_register(company: Company) -> bool:
+    """Whether the key of ``company`` may record one more unknown MAC. A leaked key must
+    not let anyone fill the registry with made-up MACs (or claim many real ones at once).
+
+    The rate is counted in the database (PENDING phones of the company created in the
+    last minute), not in the process: several server processes share one limit, and it
+    holds across restarts. Requests racing each other may pass the count together, so a
+    burst can exceed it by the requests in flight at that moment, never more.
+    """
+    limit = get_settings().pending_per_minute
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    pending = Phone.filter(company_id=company.id, status=PhoneStatus.PENDING)
+    recent = await pending.filter(created_at__gte=since).count()
+    if recent >= limit:
+        log.warning(
+            "company %s registered %d unknown phones in the last minute: no more recorded "
+            "for now (PHONEGRAPH_PENDING_PER_MINUTE=%d)",
+            company.id,
+            recent,
+            limit,
+        )
+        return False
+    total = await pending.count()
+    if total >= MAX_PENDING_PER_COMPANY:
+        log.warning("company %s has %d pending phones: no more recorded", company.id, total)
+        return False
+    return True
 
 
 async def _model_of(model_ids: tuple[int, ...]) -> int | None:

@@ -14,6 +14,7 @@ from app.core.pagination import (
 )
 from app.core.scalars import MacAddress
 from app.core.scope import visible
+from app.core.validation import argument_text
 from app.devices import models
 from app.devices.filters import (
     DectBaseFilter,
@@ -30,6 +31,7 @@ from app.devices.types import (
     PhoneModel,
     PhoneTemplate,
 )
+from app.devices.validation import TEMPLATE_FILENAME_MAX
 
 
 async def _phones(
@@ -50,8 +52,8 @@ async def _phone(info: Info, mac: str) -> Phone | None:
 async def _phone_models(info: Info, filter: PhoneModelFilter | None = None) -> list[PhoneModel]:
     qs = visible(models.PhoneModel, viewer_of(info))
     if filter is not None:
-        if filter.vendor:
-            qs = qs.filter(vendor__iexact=filter.vendor.strip())
+        if vendor := argument_text(filter.vendor, 64, "filter.vendor"):
+            qs = qs.filter(vendor__iexact=vendor)
         if filter.is_dect is not None:
             qs = qs.filter(is_dect=filter.is_dect)
     return [PhoneModel.from_model(r) for r in await qs.order_by("vendor", "name")]
@@ -63,6 +65,7 @@ async def _phone_templates(info: Info) -> list[PhoneTemplate]:
 
 
 async def _phone_template(info: Info, filename: str) -> PhoneTemplate | None:
+    argument_text(filename, TEMPLATE_FILENAME_MAX, "filename")
     row = await visible(models.PhoneTemplate, viewer_of(info)).get_or_none(filename=filename)
     return PhoneTemplate.from_model(row) if row else None
 

@@ -31,6 +31,7 @@ from app.core.errors import (
 )
 from app.core.ids import decode_id
 from app.core.models import Company, Role
+from app.core.networks import phone_address_allowed
 from app.core.scalars import format_mac
 from app.core.scope import company_in_scope, get_visible, require_write, visible
 from app.core.validation import (
@@ -100,16 +101,69 @@ async def _template(
     shared or that company's own (another company's template is as if unknown)."""
     if filename is None or filename == "":
         return None
+    _check_template_lookup(str(filename), path)
     row = await visible(PhoneTemplate, viewer).get_or_none(filename=str(filename))
     if row is None or row.company_id not in (None, company_id):  # type: ignore[attr-defined]
         raise not_found("PhoneTemplate", *path)
     return row
 
 
-async def _mac_is_free(mac: str, path: tuple[str, ...]) -> None:
-    """MACs are unique across phones and DECT bases, so a fetched file name means one device."""
-    if await Phone.filter(mac=mac).exists() or await DectBase.filter(mac=mac).exists():
-        raise duplicate(f"A phone or DECT base with MAC {format_mac(mac)} exists already", *path)
+# The answer for a MAC held by a device the caller cannot see. MACs are unique across all
+# companies (one config file name per device on the shared config target), so a refusal
+# cannot be avoided; it just never says that, or where, the device exists.
+MAC_UNAVAILABLE = (
+    "This MAC address cannot be used for a new device; if the device is yours, ask a "
+    "system administrator"
+)
+
+
+def _exists(mac: str) -> str:
+    return f"A phone or DECT base with MAC {format_mac(mac)} exists already"
+
+
+async def _claim_mac(
+    viewer: Viewer, mac: str, company_id: int | None, path: tuple[str, ...]
+) -> Phone | None:
+    """Check the MAC of a new device of ``company_id``. MACs are unique across phones and
+    DECT bases, so a fetched file name means one device.
+
+    * free: ``None``;
+    * a PENDING phone of another company (whoever held that company's provisioning key
+      made it fetch a config): it yields to an administrator adding the device, and is
+      returned to be deleted in the same transaction — a registration reserves nothing;
+    * a device the caller sees: DUPLICATE;
+    * any other: :data:`MAC_UNAVAILABLE` (INVALID), which says nothing of whose it is.
+    """
+    phone = await Phone.get_or_none(mac=mac)
+    if phone is not None:
+        if phone.status == PhoneStatus.PENDING and phone.company_id != company_id:  # type: ignore[attr-defined]
+            return phone
+        if await visible(Phone, viewer).filter(id=phone.id).exists():
+            raise duplicate(_exists(mac), *path)
+        raise invalid(MAC_UNAVAILABLE, *path)
+    base = await DectBase.get_or_none(mac=mac)
+    if base is not None:
+        if await visible(DectBase, viewer).filter(id=base.id).exists():
+            raise duplicate(_exists(mac), *path)
+        raise invalid(MAC_UNAVAILABLE, *path)
+    return None
+
+
+async def _release_pending(pending: Phone | None, path: tuple[str, ...]) -> None:
+    """Delete the PENDING phone of another company a new device takes the MAC of (inside
+    the caller's transaction)."""
+    if pending is None:
+        return
+    locked = await Phone.select_for_update().get_or_none(
+        id=pending.id, status=PhoneStatus.PENDING
+    )
+    if locked is None:  # approved meanwhile: it is that company's now
+        raise invalid(MAC_UNAVAILABLE, *path)
+    try:
+        await signals.phone_deleting.send(locked)
+    except UserInputError:
+        raise invalid(MAC_UNAVAILABLE, *path) from None
+    await locked.delete()
 
 
 def _check_template_company(
@@ -169,7 +223,7 @@ _PHONE_FIELDS: dict[str, Cleaner] = {
     "ip_address": v.ip_address,
     "http_port": v.port,
     "sip_port": v.port,
-    "web_username": optional_text(128),
+    "web_username": v.web_username,
     "web_password": secret(),
     "timezone": v.timezone,
     "language": optional_text(64),
@@ -224,10 +278,11 @@ async def phone_create(viewer: Viewer, data: dict[str, Any]) -> Phone:
     mac = data.get("mac")
     if not mac:
         raise required("input", "mac")
-    await _mac_is_free(mac, ("input", "mac"))
     phone = Phone(mac=mac, status=PhoneStatus.ACTIVE)
     await _apply_phone_fields(viewer, phone, data, creating=True)
+    pending = await _claim_mac(viewer, mac, phone.company_id, ("input", "mac"))  # type: ignore[attr-defined]
     async with in_transaction():
+        await _release_pending(pending, ("input", "mac"))
         await phone.save()
         await sync_lines(phone, await _phone_line_count(phone))
     return phone
@@ -348,7 +403,9 @@ async def register_pending_phone(
         status=PhoneStatus.PENDING,
         company_id=company_id,
         model_id=model.id if model else None,
-        ip_address=address,
+        # Deploys go to ipAddress once the phone is approved: only an address the server
+        # may contact is taken (the fetch is still seen, in lastSeenIp).
+        ip_address=address if address and phone_address_allowed(address) else None,
         last_seen_ip=address,
     )
     try:
@@ -363,7 +420,15 @@ async def register_pending_phone(
 # ---------------------------------------------------------------- templates
 
 
+def _check_template_lookup(filename: str, path: tuple[str, ...]) -> None:
+    """A name longer than any template's is refused before the lookup (the ORM would not
+    send it), without repeating it."""
+    if len(filename) > v.TEMPLATE_FILENAME_MAX:
+        raise invalid(f"filename must be at most {v.TEMPLATE_FILENAME_MAX} characters", *path)
+
+
 async def template_by_filename(viewer: Viewer, filename: str, *path: str) -> PhoneTemplate:
+    _check_template_lookup(filename, path)
     row = await visible(PhoneTemplate, viewer).get_or_none(filename=filename)
     if row is None:
         raise not_found("PhoneTemplate", *path)
@@ -533,9 +598,11 @@ async def dect_base_create(viewer: Viewer, data: dict[str, Any]) -> DectBase:
     require_write(DectBase, viewer)
     base = DectBase()
     await _apply_dect_fields(viewer, base, data, creating=True)
-    await _mac_is_free(data["mac"], ("input", "mac"))
+    pending = await _claim_mac(viewer, data["mac"], base.company_id, ("input", "mac"))  # type: ignore[attr-defined]
     base.mac = data["mac"]
-    await base.save()
+    async with in_transaction():
+        await _release_pending(pending, ("input", "mac"))
+        await base.save()
     return base
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from app.core.errors import invalid, required
+from app.core.networks import phone_address_allowed
 from app.core.validation import Path, optional_text
 
 TEMPLATE_FILENAME_MAX = 128
@@ -31,9 +32,25 @@ def ip_address(value: Any, path: Path) -> str | None:
     if value is None or str(value).strip() == "":
         return None
     try:
-        return str(ipaddress.ip_address(str(value).strip()))
+        address = str(ipaddress.ip_address(str(value).strip()))
     except ValueError as exc:
-        raise invalid(f"{value!r} is not an IPv4 or IPv6 address", *path) from exc
+        raise invalid("ipAddress must be an IPv4 or IPv6 address", *path) from exc
+    if not phone_address_allowed(address):
+        # CONTRACT §12: the server never sends to an address outside the phone networks.
+        raise invalid(
+            f"{address} is outside the networks phones may be in (PHONEGRAPH_PHONE_NETWORKS)",
+            *path,
+        )
+    return address
+
+
+def web_username(value: Any, path: Path) -> str | None:
+    """The login the server sends to the phone's CGI with HTTP Basic auth, which cannot
+    carry a ':' (it separates user and password) nor control characters."""
+    text = optional_text(128)(value, path)
+    if text is not None and (":" in text or any(ord(c) < 32 or ord(c) == 127 for c in text)):
+        raise invalid("webUsername must not contain ':' or control characters", *path)
+    return text
 
 
 def port(value: Any, path: Path) -> int:

@@ -14,6 +14,7 @@ from tortoise.queryset import QuerySet
 
 from app.core.ids import decode_arg
 from app.core.pagination import OrderDirection, OrderKey
+from app.core.validation import argument_text, search_text
 from app.pbx import models
 from app.pbx.enums import SipUserOrderField
 from app.pbx.inputs import SipDomainFilter, SipUserFilter, SipUserOrder
@@ -43,9 +44,10 @@ class UserQuery:
     def parse(cls, filter: SipUserFilter | None, order_by: SipUserOrder | None) -> UserQuery:
         kwargs: dict[str, Any] = {}
         if filter is not None:
-            search = (filter.search or "").strip()
-            kwargs["search"] = search or None
-            kwargs["extension_number"] = (filter.extension_number or "").strip() or None
+            kwargs["search"] = search_text(filter.search)
+            kwargs["extension_number"] = argument_text(
+                filter.extension_number, 64, "filter.extensionNumber"
+            )
             if filter.group_id is not None:
                 kwargs["group_id"] = decode_arg(filter.group_id, "SipGroup", "filter.groupId")
             kwargs["hotdesk_allowed"] = filter.hotdesk_allowed
@@ -90,7 +92,7 @@ def domain_filter_q(filter: SipDomainFilter | None) -> Q:
         return q
     if filter.company_id is not None:
         q &= Q(company_id=decode_arg(filter.company_id, "Company", "filter.companyId"))
-    search = (filter.search or "").strip()
+    search = search_text(filter.search)
     if search:
         q &= Q(name__icontains=search) | Q(display_name__icontains=search)
     return q

@@ -17,7 +17,14 @@ from app.core.errors import invalid, not_found, required
 from app.core.ids import decode_id
 from app.core.models import Role
 from app.core.scope import get_visible, require_write, visible
-from app.core.validation import Cleaner, Path, clean_input, optional_text, required_text
+from app.core.validation import (
+    Cleaner,
+    Path,
+    clean_input,
+    optional_text,
+    required_text,
+    search_text,
+)
 from app.devices.models import SoftwareType
 from app.pbx.models import SipUser
 from app.profiles import signals
@@ -130,10 +137,9 @@ async def filter_profiles(viewer: Viewer, flt: Any) -> QuerySet[PhoneProfile]:
     if flt.software_type is not None:
         value = getattr(flt.software_type, "value", flt.software_type)
         qs = qs.filter(Q(software_type=value) | Q(software_type__isnull=True))
-    if flt.search:
-        term = flt.search.strip()
-        if term:
-            qs = qs.filter(Q(name__icontains=term) | Q(description__icontains=term))
+    term = search_text(flt.search)
+    if term:
+        qs = qs.filter(Q(name__icontains=term) | Q(description__icontains=term))
     if flt.compatible_with_model is not None:
         # The model list is JSON; matching inside it the same way on SQLite and
         # PostgreSQL is simplest over the (small) id/list pairs.

@@ -85,6 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "ftp_password(pw): log in to the test FTP server with this password"
     )
+    config.addinivalue_line("markers", "with_settings(**fields): the test's settings changed")
 
 
 @pytest.fixture

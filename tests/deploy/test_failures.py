@@ -147,3 +147,17 @@ async def test_wait_returns_the_error_message_as_restart(world: DeployWorld) -> 
     assert payload["restart"] == payload["job"]["error"]
     parsed = parse_global_id(profile_id)
     assert parsed and await PhoneProfile.exists(id=parsed[1])
+
+
+async def test_a_stored_web_username_with_a_colon_fails_with_a_message_not_internal_error(
+    world: DeployWorld,
+) -> None:
+    # Stored before logins were checked on input: Basic auth cannot carry it.
+    sim = await world.sim()
+    await world.phone(sim, web_username="ad:min", web_password="pw")
+
+    job, events = await _deploy_and_follow(world, sim.mac)
+
+    message = _assert_failed_with(job, events, "webUsername", "Basic auth")
+    assert "internal error" not in message
+    assert sim.entries("CGI") == []

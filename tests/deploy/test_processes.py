@@ -20,7 +20,15 @@ from app.db import tortoise_config
 from app.deploy.models import DeployJob
 from app.devices.models import Phone, PhoneModel, PhoneStatus
 from app.pbx.models import SipDomain, SipUser
-from tests.conftest import PG_URL, REDIS_URL, GraphQLClient, _truncate_pg, forget_dialect, free_port
+from tests.conftest import (
+    PG_URL,
+    REDIS_URL,
+    TEST_PHONE_NETWORKS,
+    GraphQLClient,
+    _truncate_pg,
+    forget_dialect,
+    free_port,
+)
 from tests.deploy.conftest import (
     CNF_XML,
     JOB,
@@ -153,6 +161,7 @@ def server_env(
         PHONEGRAPH_DEPLOY_LEASE="3",
         PHONEGRAPH_SHUTDOWN_GRACE="10",
         PHONEGRAPH_LOG_LEVEL="warning",
+        PHONEGRAPH_PHONE_NETWORKS=TEST_PHONE_NETWORKS,
     )
     if ftp is not None:
         env["PHONEGRAPH_FTP_URL"] = ftp.url

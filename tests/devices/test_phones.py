@@ -284,3 +284,32 @@ async def test_node_resolves_a_phone(admin: GraphQLClient, acme: Tenant) -> None
         "query($id: ID!) { node(id: $id) { id ... on Phone { mac name } } }", {"id": phone["id"]}
     )
     assert data["node"] == {"id": phone["id"], "mac": "AA:BB:CC:DD:EE:14", "name": "n"}
+
+
+async def test_a_web_username_basic_auth_cannot_carry_is_invalid(
+    admin: GraphQLClient, acme: Tenant
+) -> None:
+    # HTTP Basic auth separates user and password with ':'; such a login would fail every
+    # deploy job with an internal error instead of being refused here.
+    for n, name in enumerate(["ad:min", "ad\nmin", "a\x00b"]):
+        errors = await phone_errors(
+            admin,
+            CREATE_PHONE,
+            {
+                "input": {
+                    "mac": f"AABBCCDDEF{n:02X}",
+                    "companyId": acme.company_id,
+                    "webUsername": name,
+                }
+            },
+        )
+        assert errors == [{"field": ["input", "webUsername"], "code": "INVALID"}], name
+    phone = await create_phone(
+        admin, mac="AABBCCDDEF10", companyId=acme.company_id, webUsername="admin@site"
+    )
+    errors = await phone_errors(
+        admin, UPDATE_PHONE, {"mac": phone["mac"], "input": {"webUsername": "x:y"}}
+    )
+    assert errors == [{"field": ["input", "webUsername"], "code": "INVALID"}]
+    after = (await admin.data(GET_PHONE, {"mac": phone["mac"]}))["phone"]
+    assert after["webUsername"] == "admin@site"

@@ -49,7 +49,13 @@ async def clear_services_session(
     host_part = f"[{host}]" if ":" in host else host
     url = f"http://{host_part}:{port}/CGI/Execute"
     # RFC 7617's charset="UTF-8", so non-ASCII passwords survive.
-    auth = aiohttp.BasicAuth(username, password or "", encoding="utf-8") if username else None
+    try:
+        auth = aiohttp.BasicAuth(username, password or "", encoding="utf-8") if username else None
+    except ValueError:  # a ':' in the login (stored before logins were checked)
+        raise PhoneStepError(
+            "the phone's webUsername cannot be sent with HTTP Basic auth (it contains ':'); "
+            "change it"
+        ) from None
     guarded(guard)()
     try:
         async with http.post(

@@ -9,12 +9,15 @@ class PhoneStepError(Exception):
     """A network step towards a phone or its config store failed.
 
     ``message`` is shown to users as is (the job's ``error`` and the ``FAILED`` event), so
-    it says what went wrong in plain words and never carries a traceback.
+    it says what went wrong in plain words and never carries a traceback, nor anything of
+    the server's own infrastructure (the config server's address, its replies, folders):
+    tenants read it. ``detail``, when given, is the whole story for the server log.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
 
     def __str__(self) -> str:
         return self.message

@@ -77,7 +77,8 @@ class LocalFolderTarget:
         except OSError as exc:
             reason = exc.strerror or exc.__class__.__name__
             raise PhoneStepError(
-                f"could not write config {filename} to {self.directory}: {reason}"
+                f"could not write config {filename} to the config folder: {reason}",
+                f"could not write config {filename} to {self.directory}: {reason}",
             ) from None
         finally:
             if temp is not None:
@@ -147,6 +148,11 @@ def parse_ftp_url(url: str) -> FtpLocation:
 _CONNECTION_LOST = (ConnectionError, EOFError, asyncio.IncompleteReadError, BrokenPipeError)
 
 
+def _code(exc: aioftp.StatusCodeError) -> str:
+    """The server's reply code alone, e.g. ``550`` (its text stays in the server log)."""
+    return str(exc.received_codes[-1]) if exc.received_codes else "?"
+
+
 def _reply(exc: aioftp.StatusCodeError) -> str:
     """The server's answer, e.g. ``550 permission denied``."""
     code = str(exc.received_codes[-1]) if exc.received_codes else "?"
@@ -179,8 +185,13 @@ class FtpTarget:
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _fail(self, what: str) -> PhoneStepError:
-        return PhoneStepError(f"FTP upload failed: {what}")
+    def _fail(self, what: str, detail: str | None = None) -> PhoneStepError:
+        """A failure as tenants read it (``what``: no address, no reply text) and, for the
+        server log, with ``detail`` (the config server's address and answer)."""
+        return PhoneStepError(
+            f"FTP upload failed: {what}",
+            f"FTP upload to {self.location.address} failed: {detail or what}",
+        )
 
     def _bind_to_loop(self) -> asyncio.Semaphore:
         # Connections belong to the event loop that opened them; a new loop starts afresh.
@@ -219,7 +230,7 @@ class FtpTarget:
                 except TimeoutError:
                     client.close()
                     raise self._fail(
-                        f"no answer from {self.location.address} within {self.timeout:g} s "
+                        f"no answer from the config server within {self.timeout:g} s "
                         f"while storing {filename}"
                     ) from None
                 except OSError as exc:
@@ -239,8 +250,11 @@ class FtpTarget:
 
     def _explain(self, exc: BaseException, filename: str) -> PhoneStepError:
         if isinstance(exc, aioftp.StatusCodeError):
-            return self._fail(f"the server refused to store {filename}: {_reply(exc)}")
-        return self._fail(f"connection to {self.location.address} lost while storing {filename}")
+            return self._fail(
+                f"the server refused to store {filename} ({_code(exc)})",
+                f"the server refused to store {filename}: {_reply(exc)}",
+            )
+        return self._fail(f"connection to the config server lost while storing {filename}")
 
     async def _connect(self) -> aioftp.Client:
         """A new logged-in connection, in the configured directory."""
@@ -260,36 +274,55 @@ class FtpTarget:
                 try:
                     await client.login(loc.user, loc.password)
                 except aioftp.StatusCodeError as exc:
-                    raise self._fail(f"login refused ({_reply(exc).split()[0]})") from None
+                    raise self._fail(f"login refused ({_code(exc)})", _reply(exc)) from None
                 if loc.directory:
                     try:
                         await client.change_directory(loc.directory)
                     except aioftp.StatusCodeError as exc:
                         raise self._fail(
-                            f"cannot open directory {loc.directory!r}: {_reply(exc)}"
+                            f"cannot open the config directory ({_code(exc)})",
+                            f"cannot open directory {loc.directory!r}: {_reply(exc)}",
                         ) from None
         except PhoneStepError:
             client.close()
             raise
         except TimeoutError:
             client.close()
-            raise self._fail(f"no answer from {loc.address} within {self.timeout:g} s") from None
+            raise self._fail(
+                f"no answer from the config server within {self.timeout:g} s",
+                f"no answer from {loc.address} within {self.timeout:g} s",
+            ) from None
         except ConnectionRefusedError:
-            raise self._fail(f"connection refused by {loc.address}") from None
+            raise self._fail(
+                "the config server refused the connection", f"connection refused by {loc.address}"
+            ) from None
         except socket.gaierror:
-            raise self._fail(f"unknown host {loc.host!r}") from None
+            raise self._fail(
+                "the config server's host name is unknown", f"unknown host {loc.host!r}"
+            ) from None
         except ssl.SSLError as exc:
             client.close()
-            raise self._fail(f"TLS with {loc.address} failed: {exc.reason or exc}") from None
+            raise self._fail(
+                "TLS with the config server failed",
+                f"TLS with {loc.address} failed: {exc.reason or exc}",
+            ) from None
         except aioftp.StatusCodeError as exc:  # e.g. "421 Too many connections"
             client.close()
-            raise self._fail(f"{loc.address} refused the session: {_reply(exc)}") from None
+            raise self._fail(
+                f"the config server refused the session ({_code(exc)})",
+                f"{loc.address} refused the session: {_reply(exc)}",
+            ) from None
         except _CONNECTION_LOST:
             client.close()
-            raise self._fail(f"{loc.address} closed the connection") from None
+            raise self._fail(
+                "the config server closed the connection", f"{loc.address} closed the connection"
+            ) from None
         except OSError as exc:
             client.close()
-            raise self._fail(f"cannot connect to {loc.address}: {exc.strerror or exc}") from None
+            raise self._fail(
+                "cannot connect to the config server",
+                f"cannot connect to {loc.address}: {exc.strerror or exc}",
+            ) from None
         return client
 
     async def _store(
