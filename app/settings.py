@@ -123,6 +123,20 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_subscriptions_per_connection: int = 20
     log_level: str = "info"
+    # CONTRACT §6: a hot-desk session ends by itself this many seconds after it started.
+    hotdesk_timeout: float = 43200.0
+    # How often each server process looks for expired hot-desk sessions (expiry is
+    # noticed within this time; the contract asks for 10 s at most).
+    hotdesk_sweep_interval: float = 5.0
+    # The address phones reach this server at (Cisco <servicesURL>); None: host and port.
+    public_url: str | None = None
+
+    @property
+    def resolved_public_url(self) -> str:
+        """``PHONEGRAPH_PUBLIC_URL`` without a trailing slash, or ``http://host:port``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
 
     @property
     def lease_seconds(self) -> float:
@@ -190,6 +204,9 @@ def load_settings() -> Settings:
         max_body_bytes=_int("PHONEGRAPH_MAX_BODY_BYTES", 1_000_000),
         max_subscriptions_per_connection=_int("PHONEGRAPH_MAX_SUBSCRIPTIONS", 20),
         log_level=_str("PHONEGRAPH_LOG_LEVEL", "info") or "info",
+        hotdesk_timeout=_float("PHONEGRAPH_HOTDESK_TIMEOUT", 43200.0),
+        hotdesk_sweep_interval=min(10.0, _float("PHONEGRAPH_HOTDESK_SWEEP_INTERVAL", 5.0)),
+        public_url=_str("PHONEGRAPH_PUBLIC_URL"),
     )
 
 
