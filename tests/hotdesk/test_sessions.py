@@ -1,0 +1,167 @@
+"""Hot-desk sessions: one per phone and per user (REPLACED), expiry, and the database's
+own refusal of a second unended session."""
+
+from __future__ import annotations
+
+import pytest
+from tortoise.exceptions import IntegrityError
+
+from app.deploy.models import DeployJob
+from app.deploy.sql import dialect_sql
+from app.hotdesk import sweeper
+from app.hotdesk.models import HotdeskSession, HotdeskState
+from tests.deploy.conftest import CNF_XML, pk_of
+from tests.hotdesk.conftest import HotdeskWorld, set_timeout
+
+
+async def _logged_in(hd: HotdeskWorld, mac: str, ext: str) -> dict:
+    login = await hd.login(mac, ext)
+    assert login["userErrors"] == []
+    job = await hd.base.wait_job(login["job"]["id"])
+    assert job["status"] == "SUCCEEDED", job
+    return login
+
+
+async def test_a_login_on_an_occupied_phone_replaces_the_session_there(hd: HotdeskWorld) -> None:
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim)
+    alice = await hd.hotdesk_user()
+    bob = await hd.hotdesk_user()
+    bobs = CNF_XML.replace("Reception", "Bob")
+    await hd.base.profile(bob, cnf_xml=bobs)
+    first = await _logged_in(hd, sim.mac, alice.extension_number)
+
+    second = await _logged_in(hd, sim.mac, bob.extension_number)
+
+    old = await hd.session(first["session"]["id"])
+    assert old["open"] is False and old["endReason"] == "REPLACED"
+    assert old["logoutJob"] is None  # the phone just gets the new user's config
+    new = await hd.session(second["session"]["id"])
+    assert new["open"] and new["configWritten"]
+    assert hd.stored(sim.mac) == bobs.encode()
+    assert await HotdeskSession.filter(open_phone_id__isnull=False).count() == 1
+
+
+async def test_a_user_logging_in_elsewhere_is_logged_out_of_the_first_phone(
+    hd: HotdeskWorld,
+) -> None:
+    first_sim, second_sim = await hd.base.sim(), await hd.base.sim()
+    await hd.hotdesk_phone(first_sim)
+    await hd.hotdesk_phone(second_sim)
+    await hd.reprovision(first_sim.mac)
+    first_own = hd.stored(first_sim.mac)
+    alice = await hd.hotdesk_user()
+    await hd.base.profile(alice)
+    first = await _logged_in(hd, first_sim.mac, alice.extension_number)
+    assert hd.stored(first_sim.mac) == CNF_XML.encode()
+
+    await _logged_in(hd, second_sim.mac, alice.extension_number)
+
+    old = await hd.until_session(
+        first["session"]["id"],
+        lambda s: s["logoutJob"] is not None and s["logoutJob"]["status"] == "SUCCEEDED",
+    )
+    assert old["endReason"] == "REPLACED"
+    assert old["logoutJob"]["kind"] == "HOTDESK_LOGOUT"
+    # The first phone has its own config back; the second one has the user's.
+    assert hd.stored(first_sim.mac) == first_own
+    assert hd.stored(second_sim.mac) == CNF_XML.encode()
+    assert await HotdeskSession.filter(open_user_id=alice.id).count() == 1
+
+
+async def test_a_session_ends_by_itself_after_the_timeout(hd: HotdeskWorld) -> None:
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim)
+    await hd.reprovision(sim.mac)
+    own = hd.stored(sim.mac)
+    alice = await hd.hotdesk_user()
+    await hd.base.profile(alice)
+    set_timeout(3)
+    login = await _logged_in(hd, sim.mac, alice.extension_number)
+
+    ended = await hd.until_session(
+        login["session"]["id"],
+        lambda s: s["logoutJob"] is not None and s["logoutJob"]["status"] == "SUCCEEDED",
+    )
+
+    assert ended["endReason"] == "EXPIRED" and ended["open"] is False
+    assert ended["endedAt"] >= ended["expiresAt"]
+    assert hd.stored(sim.mac) == own
+    # Ended once: one logout job.
+    assert await DeployJob.filter(phone__mac=sim.mac, kind="HOTDESK_LOGOUT").count() == 1
+
+
+async def test_a_session_that_expired_while_no_server_ran_ends_at_start_up(
+    hd: HotdeskWorld,
+) -> None:
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim)
+    alice = await hd.hotdesk_user()
+    await hd.base.profile(alice)
+    login = await _logged_in(hd, sim.mac, alice.extension_number)
+    # The server stops looking (as if it were not running) and the session's time passes.
+    await sweeper.stop_sweeper()
+    sql = dialect_sql()
+    await sql.rows(
+        f"UPDATE hotdesk_session SET expires_at = {sql.now} WHERE id = $1",
+        [pk_of(login["session"]["id"])],
+    )
+
+    await sweeper.start_sweeper()  # what a server does as it starts
+
+    ended = await hd.session(login["session"]["id"])  # no waiting: done at start-up
+    assert ended["endReason"] == "EXPIRED"
+    assert ended["logoutJob"]["kind"] == "HOTDESK_LOGOUT"
+
+
+async def test_expiry_ends_a_session_once_however_many_sweep(hd: HotdeskWorld) -> None:
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim)
+    alice = await hd.hotdesk_user()
+    await hd.base.profile(alice)
+    login = await _logged_in(hd, sim.mac, alice.extension_number)
+    await sweeper.stop_sweeper()
+    sql = dialect_sql()
+    await sql.rows(
+        f"UPDATE hotdesk_session SET expires_at = {sql.now} WHERE id = $1",
+        [pk_of(login["session"]["id"])],
+    )
+
+    import asyncio
+
+    counts = await asyncio.gather(*(sweeper.expire_due() for _ in range(5)))
+
+    assert sum(counts) == 1
+    assert await DeployJob.filter(kind="HOTDESK_LOGOUT").count() == 1
+
+
+async def test_the_database_refuses_a_second_unended_session_on_a_phone(
+    hd: HotdeskWorld,
+) -> None:
+    phone = await hd.hotdesk_phone(None)
+    alice, bob = await hd.hotdesk_user(), await hd.hotdesk_user()
+    common = {
+        "phone_id": phone.id,
+        "company_id": hd.base.company_pk,
+        "state": HotdeskState.OPEN,
+        "open_phone_id": phone.id,
+    }
+    at = phone.created_at
+    await HotdeskSession.create(
+        sip_user_id=alice.id, open_user_id=alice.id, started_at=at, expires_at=at, **common
+    )
+    with pytest.raises(IntegrityError):
+        await HotdeskSession.create(
+            sip_user_id=bob.id, open_user_id=bob.id, started_at=at, expires_at=at, **common
+        )
+    other = await hd.hotdesk_phone(None)
+    with pytest.raises(IntegrityError):
+        await HotdeskSession.create(
+            phone_id=other.id,
+            company_id=hd.base.company_pk,
+            open_phone_id=other.id,
+            sip_user_id=alice.id,
+            open_user_id=alice.id,
+            started_at=at,
+            expires_at=at,
+        )
