@@ -165,3 +165,33 @@ async def test_the_database_refuses_a_second_unended_session_on_a_phone(
             started_at=at,
             expires_at=at,
         )
+
+
+async def test_a_login_job_that_ends_before_writing_the_config_ends_the_session_failed(
+    hd: HotdeskWorld,
+) -> None:
+    sim = await hd.base.sim(reboot_seconds=2)
+    await hd.hotdesk_phone(sim)
+    await hd.reprovision(sim.mac)
+    own = hd.stored(sim.mac)
+    alice = await hd.hotdesk_user()
+    await hd.base.profile(alice)
+    # A reboot keeps the phone busy, so the login job waits in the queue behind it.
+    reboot = await hd.admin.data(
+        'mutation($mac: MacAddress!) { phoneReboot(mac: $mac) { job { id } } }', {"mac": sim.mac}
+    )
+    login = await hd.login(sim.mac, alice.extension_number)
+    assert login["job"]["status"] == "QUEUED"
+
+    cancel = await hd.admin.data(
+        "mutation($id: ID!) { deployJobCancel(id: $id) { job { status } userErrors { code } } }",
+        {"id": login["job"]["id"]},
+    )
+
+    assert cancel["deployJobCancel"]["job"]["status"] == "CANCELLED"
+    failed = await hd.until_session(login["session"]["id"], lambda s: s["endReason"] is not None)
+    assert failed["endReason"] == "FAILED" and failed["open"] is False
+    assert failed["configWritten"] is False and failed["logoutJob"] is None
+    await hd.base.wait_job(reboot["phoneReboot"]["job"]["id"])
+    assert hd.stored(sim.mac) == own
+    assert not await HotdeskSession.filter(open_phone_id__isnull=False).exists()
