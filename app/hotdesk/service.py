@@ -51,6 +51,7 @@ from app.core.scope import administers, visible
 from app.deploy.models import DeployJob, DeployJobKind
 from app.deploy.service import announce, stage_job
 from app.deploy.sql import DialectSql, dialect_sql
+from app.devices import signals as device_signals
 from app.devices.models import Phone, PhoneModel, PhoneStatus
 from app.hotdesk import pins
 from app.hotdesk.models import HotdeskEndReason, HotdeskSession, HotdeskState, HotdeskUserProfile
@@ -447,3 +448,15 @@ async def _refuse_user_at_a_phone(user: SipUser) -> None:
             "The user is logged in at a hot-desk phone; log them out first (hotdeskLogout)",
             "id",
         )
+
+
+@device_signals.phone_company_changed.connect
+async def _end_session_of_moved_phone(phone: Phone) -> None:
+    """A phone moved to another company: nothing crosses companies, so the session on it
+    ends (``LOGOUT``) and a logout job writes the phone's own config back (inside the
+    move's transaction; the runners find the job when they next look at the queue)."""
+    sql = dialect_sql()  # the move's transaction: Tortoise hands out its connection
+    rows = await _end_where(sql, HotdeskEndReason.LOGOUT, "phone_id = $1", [phone.id])
+    for row in rows:
+        row["company_id"] = phone.company_id  # type: ignore[attr-defined]
+        await _queue_logout(sql, row, "phone moved to another company")

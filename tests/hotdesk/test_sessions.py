@@ -195,3 +195,30 @@ async def test_a_login_job_that_ends_before_writing_the_config_ends_the_session_
     await hd.base.wait_job(reboot["phoneReboot"]["job"]["id"])
     assert hd.stored(sim.mac) == own
     assert not await HotdeskSession.filter(open_phone_id__isnull=False).exists()
+
+
+async def test_a_phone_moved_to_another_company_ends_its_session(hd: HotdeskWorld) -> None:
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim)
+    await hd.reprovision(sim.mac)
+    alice = await hd.hotdesk_user()
+    await hd.base.profile(alice)
+    login = await _logged_in(hd, sim.mac, alice.extension_number)
+    rival = await hd.admin.data(
+        'mutation { companyCreate(input: {name: "Rival"}) { company { id } } }'
+    )
+
+    moved = await hd.admin.data(
+        "mutation($mac: MacAddress!, $c: ID!) { phoneUpdate(mac: $mac, input: {companyId: $c})"
+        " { phone { company { id } } userErrors { code } } }",
+        {"mac": sim.mac, "c": rival["companyCreate"]["company"]["id"]},
+    )
+
+    assert moved["phoneUpdate"]["userErrors"] == []
+    ended = await hd.until_session(
+        login["session"]["id"],
+        lambda s: s["logoutJob"] is not None and s["logoutJob"]["status"] == "SUCCEEDED",
+    )
+    assert ended["endReason"] == "LOGOUT"
+    # The user's config is gone from the other company's phone.
+    assert hd.stored(sim.mac) != CNF_XML.encode()
