@@ -222,3 +222,48 @@ async def test_a_phone_moved_to_another_company_ends_its_session(hd: HotdeskWorl
     assert ended["endReason"] == "LOGOUT"
     # The user's config is gone from the other company's phone.
     assert hd.stored(sim.mac) != CNF_XML.encode()
+
+
+async def test_a_login_whose_restart_fails_after_writing_the_config_stays_open(
+    hd: HotdeskWorld,
+) -> None:
+    phone = await hd.hotdesk_phone(None)  # no address: the restart cannot be sent
+    alice = await hd.hotdesk_user()
+    await hd.base.profile(alice)
+
+    login = await hd.login(phone.mac, alice.extension_number)
+    job = await hd.base.wait_job(login["job"]["id"])
+
+    assert job["status"] == "FAILED" and "no IP address" in job["error"]
+    session = await hd.session(login["session"]["id"])
+    assert session["open"] and session["configWritten"] and session["endReason"] is None
+    assert hd.stored(phone.mac) == CNF_XML.encode()
+
+
+async def test_a_login_job_that_fails_before_the_upload_ends_the_session_failed(
+    hd: HotdeskWorld,
+) -> None:
+    from app.devices.models import PhoneLine, PhoneTemplate
+
+    # A template that needs a second line: the phone's own config renders, the hot-desk
+    # one (the user alone on line 1) does not.
+    template = await PhoneTemplate.create(
+        filename="two-lines.cnf.xml",
+        content="<device><a>{{ lines[0].port }}</a><b>{{ lines[1].port }}</b></device>",
+        company_id=hd.base.company_pk,
+    )
+    sim = await hd.base.sim()
+    phone = await hd.hotdesk_phone(sim, template_id=template.id)
+    await PhoneLine.create(phone=phone, port=1)
+    await PhoneLine.create(phone=phone, port=2)
+    await hd.reprovision(sim.mac)
+    own = hd.stored(sim.mac)
+    alice = await hd.hotdesk_user()  # no profile: the template is rendered for her
+
+    login = await hd.login(sim.mac, alice.extension_number)
+    job = await hd.base.wait_job(login["job"]["id"])
+
+    assert job["status"] == "FAILED" and "cannot render" in job["error"]
+    session = await hd.until_session(login["session"]["id"], lambda s: s["endReason"])
+    assert session["endReason"] == "FAILED" and session["configWritten"] is False
+    assert hd.stored(sim.mac) == own
