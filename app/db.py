@@ -18,6 +18,7 @@ MODEL_MODULES = [
     "app.devices.models",
     "app.profiles.models",
     "app.deploy.models",
+    "app.hotdesk.models",
     "aerich.models",
 ]
 

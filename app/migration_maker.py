@@ -68,6 +68,14 @@ def _load(path: Path):
     return module
 
 
+def _comments_are_nothing_on_sqlite() -> None:
+    """SQLite keeps no column comments, so a changed one (a new enum value changes the
+    generated comment of its column) needs no SQL there; aerich refuses it instead."""
+    from aerich.ddl.sqlite import SqliteDDL
+
+    SqliteDDL.set_comment = lambda self, model, field_describe: ""  # type: ignore[method-assign]
+
+
 async def _generate_for(dialect: str, name: str) -> tuple[str | None, str, str, str]:
     """Let aerich write the migration for one dialect; return (file name, up, down, state)."""
     from aerich import Command
@@ -85,6 +93,7 @@ async def _generate_for(dialect: str, name: str) -> tuple[str | None, str, str, 
     ):
         setattr(Migrate, attr, [])
     Migrate._rename_fields, Migrate._rename_models = {}, {}
+    _comments_are_nothing_on_sqlite()
     with tempfile.TemporaryDirectory() as tmp:
         location = Path(tmp) / "migrations"
         if MIGRATIONS_DIR.exists():

@@ -13,6 +13,9 @@ from app.deploy.queries import DeployQuery
 from app.deploy.subscriptions import DeploySubscription
 from app.devices.mutations import DevicesMutation
 from app.devices.queries import DevicesQuery
+from app.hotdesk import jobs as _hotdesk_jobs  # noqa: F401  (registers the HOTDESK_* kinds)
+from app.hotdesk.mutations import HotdeskMutation
+from app.hotdesk.queries import HotdeskQuery
 from app.pbx.mutations import PbxMutation
 from app.pbx.queries import PbxQuery
 from app.profiles.mutations import ProfilesMutation
@@ -20,12 +23,14 @@ from app.profiles.queries import ProfilesQuery
 
 
 @strawberry.type(description="Read anything the caller may see.")
-class Query(CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery):
+class Query(CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery, HotdeskQuery):
     pass
 
 
 @strawberry.type(description="Change things; every payload carries userErrors.")
-class Mutation(CoreMutation, PbxMutation, DevicesMutation, ProfilesMutation, DeployMutation):
+class Mutation(
+    CoreMutation, PbxMutation, DevicesMutation, ProfilesMutation, DeployMutation, HotdeskMutation
+):
     pass
 
 

@@ -162,6 +162,20 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     # Unknown MACs one provisioning key may register as PENDING phones per minute.
     pending_per_minute: int = 20
+    # CONTRACT §6: a hot-desk session ends by itself this many seconds after it started.
+    hotdesk_timeout: float = 43200.0
+    # How often each server process looks for expired hot-desk sessions (expiry is
+    # noticed within this time; the contract asks for 10 s at most).
+    hotdesk_sweep_interval: float = 5.0
+    # The address phones reach this server at (Cisco <servicesURL>); None: host and port.
+    public_url: str | None = None
+
+    @property
+    def resolved_public_url(self) -> str:
+        """``PHONEGRAPH_PUBLIC_URL`` without a trailing slash, or ``http://host:port``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
 
     @property
     def lease_seconds(self) -> float:
@@ -236,6 +250,9 @@ def load_settings() -> Settings:
         phone_networks=_networks("PHONEGRAPH_PHONE_NETWORKS"),
         trusted_proxies=_networks("PHONEGRAPH_TRUSTED_PROXIES") or (),
         pending_per_minute=_positive_int("PHONEGRAPH_PENDING_PER_MINUTE", 20),
+        hotdesk_timeout=_float("PHONEGRAPH_HOTDESK_TIMEOUT", 43200.0),
+        hotdesk_sweep_interval=min(10.0, _float("PHONEGRAPH_HOTDESK_SWEEP_INTERVAL", 5.0)),
+        public_url=_str("PHONEGRAPH_PUBLIC_URL"),
     )
 
 

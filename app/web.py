@@ -149,6 +149,24 @@ async def provisioning(request: Request) -> Response:
     return await serve_config(request)
 
 
+async def hotdesk_menu(request: Request) -> Response:
+    from app.hotdesk.phone_service import hotdesk_menu as serve
+
+    return await serve(request)
+
+
+async def hotdesk_login(request: Request) -> Response:
+    from app.hotdesk.phone_service import hotdesk_login as serve
+
+    return await serve(request)
+
+
+async def hotdesk_logout(request: Request) -> Response:
+    from app.hotdesk.phone_service import hotdesk_logout as serve
+
+    return await serve(request)
+
+
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, which also tells the deploy runner to drain the moment shutdown
     begins (SIGTERM), while uvicorn closes the connections: both share
@@ -196,6 +214,7 @@ def serve(settings: Settings) -> None:
 def create_app() -> Starlette:
     """Build the ASGI application for the settings in force."""
     from app.deploy.runner import start_runner, stop_runner
+    from app.hotdesk.sweeper import start_sweeper, stop_sweeper
     from app.schema import schema
 
     settings = get_settings()
@@ -215,9 +234,11 @@ def create_app() -> Starlette:
                 await ensure_bootstrap_token(settings.bootstrap_token)
             await start_bus(settings.redis_url, settings.redis_channel)
             await start_runner()
+            await start_sweeper()
             try:
                 yield
             finally:
+                await stop_sweeper()
                 await stop_runner()
                 await stop_bus()
 
@@ -228,6 +249,10 @@ def create_app() -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/provisioning/{key}/{filename}", provisioning),
+        # Hot desking at the phone (Cisco IP Phone Services, CONTRACT §6).
+        Route("/services/{key}/hotdesk", hotdesk_menu),
+        Route("/services/{key}/hotdesk/login", hotdesk_login),
+        Route("/services/{key}/hotdesk/logout", hotdesk_logout),
         # GraphiQL's page script and the files npm installed: served here, never a CDN.
         Mount(
             GRAPHIQL_STATIC_URL,

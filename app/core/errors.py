@@ -23,6 +23,8 @@ class ErrorCode(Enum):
     INCOMPATIBLE = "INCOMPATIBLE"
     CONFLICT = "CONFLICT"
     FORBIDDEN = "FORBIDDEN"
+    # Hot-desk login refused for a while after too many wrong PINs.
+    LOCKED = "LOCKED"
 
 
 @strawberry.type(description="A problem with the input of a mutation.")
@@ -84,6 +86,10 @@ def conflict(message: str, *field: str) -> UserInputError:
 
 def incompatible(message: str, *field: str) -> UserInputError:
     return UserInputError(ErrorCode.INCOMPATIBLE, message, field or None)
+
+
+def locked(message: str, *field: str) -> UserInputError:
+    return UserInputError(ErrorCode.LOCKED, message, field or None)
 
 
 def forbidden_input(message: str, *field: str) -> UserInputError:

@@ -9,7 +9,8 @@ from app.deploy import models
 DeployJobKind = strawberry.enum(
     models.DeployJobKind,
     description="What a job does: PROFILE_DEPLOY uploads a profile's cnfXml, REPROVISION "
-    "the phone's rendered template, REBOOT only restarts the phone.",
+    "the phone's rendered template, REBOOT only restarts the phone, HOTDESK_LOGIN puts a "
+    "hot-desk user's config on a shared phone and HOTDESK_LOGOUT the phone's own back.",
 )
 DeployJobStatus = strawberry.enum(
     models.DeployJobStatus,

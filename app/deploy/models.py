@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 
 from tortoise import fields
@@ -16,6 +17,10 @@ class DeployJobKind(StrEnum):
     PROFILE_DEPLOY = "PROFILE_DEPLOY"
     REPROVISION = "REPROVISION"
     REBOOT = "REBOOT"
+    # Hot desking (app.hotdesk): a user's config onto a shared phone, and the phone's own
+    # config back. Their config comes from the hot-desk domain (app.deploy.kinds).
+    HOTDESK_LOGIN = "HOTDESK_LOGIN"
+    HOTDESK_LOGOUT = "HOTDESK_LOGOUT"
 
 
 class DeployJobStatus(StrEnum):
@@ -112,12 +117,20 @@ class DeployEvent(Model):
 # ---------------------------------------------------------------- tenant scope
 
 
+# What else of the jobs a USER sees, added by the domains above (hot desking: the login
+# and logout jobs of its own sessions): ``reach(viewer, via)`` with ``via`` the lookup
+# prefix from the scoped model to the job ("" or "job__").
+user_job_reach: list[Callable[[Viewer, str], Q]] = []
+
+
 def _users_jobs(v: Viewer, via: str = "") -> Q:
     """A USER sees the jobs of its own profiles and the jobs on phones where it has a
-    line."""
+    line (and what the domains above add, :data:`user_job_reach`)."""
     own = Q(**{f"{via}profile__owner_id": v.sip_user_id}) | Q(
         **{f"{via}phone__lines__sip_user_id": v.sip_user_id}
     )
+    for reach in user_job_reach:
+        own = own | reach(v, via)
     # Only its company's: a job moves to another company with its phone.
     return own & Q(**{f"{via}company_id": v.company_id})
 

@@ -29,7 +29,7 @@ from tortoise.transactions import in_transaction
 from app.core.crypto import decrypt
 from app.core.events import get_bus
 from app.core.networks import address_in_phone_networks
-from app.deploy import leases
+from app.deploy import kinds, leases
 from app.deploy.leases import Lease, LeaseLost
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.wire.errors import PhoneStepError
@@ -246,6 +246,18 @@ class Pipeline:
 
     async def run(self) -> None:
         try:
+            await self._run_and_end()
+        finally:
+            hooks = kinds.hooks_of(self.job.kind)
+            status = DeployJobStatus(self.job.status)
+            if hooks is not None and hooks.ended is not None and status.is_final:
+                try:
+                    await hooks.ended(self.job, status)
+                except Exception:
+                    log.exception("deploy job %s: its end hook failed", self.job.id)
+
+    async def _run_and_end(self) -> None:
+        try:
             await self._run()
         except JobCancelled:
             await self._end(
@@ -286,7 +298,8 @@ class Pipeline:
         if phone.ip_address:  # refused before the config is even uploaded
             _require_phone_network(phone.ip_address, self.settings)
 
-        if job.kind in (DeployJobKind.PROFILE_DEPLOY, DeployJobKind.REPROVISION):
+        hooks = kinds.hooks_of(job.kind)
+        if job.kind in (DeployJobKind.PROFILE_DEPLOY, DeployJobKind.REPROVISION) or hooks:
             await self._checkpoint()
             filename, data = await self._config(phone)
             await self._enter(DeployStep.UPLOADING_CONFIG, f"Uploading {filename}")
@@ -297,6 +310,8 @@ class Pipeline:
                 self.lease,
             )
             await self._done(DeployStep.CONFIG_UPLOADED, f"Stored {filename} ({len(data)} bytes)")
+            if hooks is not None and hooks.uploaded is not None:
+                await hooks.uploaded(job)
 
         host = phone.ip_address
         if job.kind != DeployJobKind.REBOOT and model is not None and _is_cisco(model):
@@ -371,7 +386,11 @@ class Pipeline:
         )
 
     async def _config(self, phone: Phone) -> tuple[str, bytes]:
-        """The file to upload: the profile byte for byte, or the rendered template."""
+        """The file to upload: the profile byte for byte, or the rendered template (or,
+        for a kind a domain above registered, what that domain says)."""
+        hooks = kinds.hooks_of(self.job.kind)
+        if hooks is not None:
+            return await hooks.config(self.job, phone, self.wire.target)
         if self.job.kind == DeployJobKind.PROFILE_DEPLOY:
             profile = await PhoneProfile.get_or_none(id=self.job.profile_id)  # type: ignore[attr-defined]
             if profile is None:

@@ -114,6 +114,38 @@ _QUEUED_MESSAGE = {
 }
 
 
+def queued_message(kind: DeployJobKind) -> str:
+    """The text of a job's QUEUED event."""
+    from app.deploy.kinds import hooks_of
+
+    hooks = hooks_of(kind)
+    return hooks.queued_message if hooks else _QUEUED_MESSAGE[kind]
+
+
+async def stage_job(
+    phone_id: int, company_id: int | None, kind: DeployJobKind, requested_by: str | None
+) -> tuple[DeployJob, dict[str, Any]]:
+    """Store a QUEUED job with its QUEUED event inside the caller's transaction; the job
+    and the bus message to :func:`announce` once that transaction has committed."""
+    job = await DeployJob.create(
+        kind=kind, phone_id=phone_id, company_id=company_id, requested_by=requested_by
+    )
+    event = await DeployEvent.create(
+        job_id=job.id, step=DeployStep.QUEUED, message=queued_message(kind), at=job.created_at
+    )
+    return job, bus_message(event, job)
+
+
+async def announce(messages: list[dict[str, Any]]) -> None:
+    """Publish the QUEUED events of jobs staged in a committed transaction; wake the
+    runner."""
+    from app.deploy.runner import wake_runner
+
+    await publish(messages)
+    if messages:
+        wake_runner()
+
+
 def _mac(value: str, *field: str) -> str:
     try:
         return normalize_mac(value)
@@ -162,7 +194,7 @@ async def enqueue(
             requested_by=viewer.token_name,
         )
         event = await DeployEvent.create(
-            job_id=job.id, step=DeployStep.QUEUED, message=_QUEUED_MESSAGE[kind], at=job.created_at
+            job_id=job.id, step=DeployStep.QUEUED, message=queued_message(kind), at=job.created_at
         )
     await publish([bus_message(event, job)])
     wake_runner()

@@ -182,12 +182,38 @@ async def _users_and_domains(user_ids: set[int]) -> tuple[dict[int, Any], dict[i
     return users, domains
 
 
-async def phone_context(phone: models.Phone) -> dict[str, Any]:
-    """What a phone's template sees (secrets decrypted: the config is for the phone)."""
+def hotdesk_services_url(company: Company | None, phone: models.Phone) -> str | None:
+    """Where a hot-desk phone's Services button leads (CONTRACT §6): the hot-desk
+    service of its company at ``PHONEGRAPH_PUBLIC_URL``; the phone fills in its name."""
+    if company is None or not phone.can_hotdesk:
+        return None
+    from urllib.parse import quote
+
+    from app.settings import get_settings
+
+    key = quote(decrypt(company.provisioning_key_enc), safe="")
+    base = get_settings().resolved_public_url
+    return f"{base}/services/{key}/hotdesk?device=#DEVICENAME#"
+
+
+async def phone_context(phone: models.Phone, only_user_id: int | None = None) -> dict[str, Any]:
+    """What a phone's template sees (secrets decrypted: the config is for the phone).
+
+    ``only_user_id``: the lines as a hot-desk login has them — that user on line 1 (with
+    line 1's credentials) and no other line."""
 
     model = await models.PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
     company = await Company.get_or_none(id=phone.company_id)  # type: ignore[attr-defined]
     lines = await models.PhoneLine.filter(phone_id=phone.id).order_by("port")
+    if only_user_id is not None:
+        first = next((line for line in lines if line.port == 1), None)
+        line = models.PhoneLine(
+            phone_id=phone.id,
+            port=1,
+            sip_user_id=only_user_id,
+            auth_secret_enc=first.auth_secret_enc if first else None,
+        )
+        lines = [line]
     users, domains = await _users_and_domains(
         {line.sip_user_id for line in lines if line.sip_user_id is not None}  # type: ignore[attr-defined]
     )
@@ -224,6 +250,7 @@ async def phone_context(phone: models.Phone) -> dict[str, Any]:
             "web_username": phone.web_username,
             "web_password": decrypt(phone.web_password_enc) if phone.web_password_enc else None,
             "model": _model(model),
+            "services_url": hotdesk_services_url(company, phone),
         },
         "lines": line_ctx,
         "company": {"name": company.name} if company else None,
@@ -231,8 +258,11 @@ async def phone_context(phone: models.Phone) -> dict[str, Any]:
     }
 
 
-async def render_phone_config(phone_id: int) -> tuple[str, bytes]:
+async def render_phone_config(
+    phone_id: int, only_user_id: int | None = None
+) -> tuple[str, bytes]:
     """The config file of a phone: (file name from its model's pattern, rendered bytes).
+    ``only_user_id``: rendered for a hot-desk login (see :func:`phone_context`).
 
     Raises ``UserInputError`` (field ``["mac"]``): NOT_FOUND for an unknown phone,
     REQUIRED when it has no model or no template, INVALID when the template fails.
@@ -255,7 +285,7 @@ async def render_phone_config(phone_id: int) -> tuple[str, bytes]:
         raise UserInputError(
             ErrorCode.INCOMPATIBLE, "The phone's template is for another model", ["mac"]
         )
-    body = await _render(template, await phone_context(phone), "mac")
+    body = await _render(template, await phone_context(phone, only_user_id), "mac")
     return config_filename(model.config_filename_pattern, phone.mac), body
 
 

@@ -102,6 +102,11 @@ class SipUserInput:
     dashboard: bool | None = strawberry.field(
         default=UNSET, description="Shown on the real-time dashboard."
     )
+    hotdesk_profile_id: strawberry.ID | None = strawberry.field(
+        default=UNSET,
+        description="The user's own profile a hot-desk login puts on a phone (when it "
+        "fits); null clears it.",
+    )
 
 
 @strawberry.input(description="A SIP group's fields (partial on update).")

@@ -263,8 +263,15 @@ async def _check_extension(
     return []
 
 
+def _extras(data: dict[str, Any]) -> dict[str, Any]:
+    """Take out the input fields the domains above store (``signals.user_saved``)."""
+    return {name: data.pop(name) for name in signals.USER_EXTRA_FIELDS if name in data}
+
+
 async def user_create(viewer: Viewer, domain_id: str, data: dict[str, Any]) -> SipUser:
     require_write(SipUser, viewer)
+    data = dict(data)
+    extras = _extras(data)
     domain = await _visible_or_not_found(SipDomain, viewer, domain_id, "SipDomain", "domainId")
     clean = check.clean_input(data, _USER_FIELDS, create=_USER_REQUIRED)
     errors = await _check_unique(
@@ -275,13 +282,18 @@ async def user_create(viewer: Viewer, domain_id: str, data: dict[str, Any]) -> S
     async with in_transaction():
         await _claim_extension(domain.id, clean["extension_number"], ExtensionOwner.USER)
         try:
-            return await SipUser.create(domain_id=domain.id, **_user_columns(clean))
+            user = await SipUser.create(domain_id=domain.id, **_user_columns(clean))
         except IntegrityError as exc:
             raise duplicate("Username exists already in this domain", "input", "username") from exc
+        if extras:
+            await signals.user_saved.send(viewer, user, extras)
+        return user
 
 
 async def user_update(viewer: Viewer, user_id: str, data: dict[str, Any]) -> SipUser:
     require_write(SipUser, viewer)
+    data = dict(data)
+    extras = _extras(data)
     user = await _visible_or_not_found(SipUser, viewer, user_id, "SipUser", "id")
     clean = check.clean_input(data, _USER_FIELDS)
     errors: list[UserError] = []
@@ -310,6 +322,8 @@ async def user_update(viewer: Viewer, user_id: str, data: dict[str, Any]) -> Sip
             await user.save()
         except IntegrityError as exc:
             raise duplicate("Username exists already in this domain", "input", "username") from exc
+        if extras:
+            await signals.user_saved.send(viewer, user, extras)
     return user
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -313,7 +314,7 @@ async def test_two_processes_sharing_postgres_and_redis_act_as_one(
         ftp_server,
         PHONEGRAPH_REDIS_URL=REDIS_URL or "",
         # A channel of its own, so another run sharing this Redis is not heard.
-        PHONEGRAPH_REDIS_CHANNEL=f"phonegraph-test:{tmp_path.name}",
+        PHONEGRAPH_REDIS_CHANNEL=f"phonegraph-test:{tmp_path.name}:{secrets.token_hex(4)}",
     )
     watcher = ServerProcess(env, tmp_path / "watcher.log")
     worker = ServerProcess(env, tmp_path / "worker.log")
@@ -377,7 +378,7 @@ def shared_env(tmp_path: Path, url: str, ftp: FtpServerHandle | None, **extra: s
         url,
         ftp,
         PHONEGRAPH_REDIS_URL=REDIS_URL or "",
-        PHONEGRAPH_REDIS_CHANNEL=f"phonegraph-test:{tmp_path.name}",
+        PHONEGRAPH_REDIS_CHANNEL=f"phonegraph-test:{tmp_path.name}:{secrets.token_hex(4)}",
         PHONEGRAPH_PHONE_TIMEOUT="40",
         **extra,
     )

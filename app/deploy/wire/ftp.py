@@ -37,6 +37,11 @@ class ConfigTarget(Protocol):
         """
         ...
 
+    async def fetch(self, filename: str, max_bytes: int) -> bytes | None:
+        """The stored bytes of ``filename`` (``None`` when there is no such file); raise
+        :class:`PhoneStepError` when it cannot be read or is larger than ``max_bytes``."""
+        ...
+
     async def close(self) -> None:
         """Release connections; the target may be used again afterwards."""
         ...
@@ -101,6 +106,27 @@ class LocalFolderTarget:
                 os.unlink(temp)
             raise
         return temp
+
+    async def fetch(self, filename: str, max_bytes: int) -> bytes | None:
+        check_filename(filename)
+
+        def read() -> bytes | None:
+            try:
+                with open(self.directory / filename, "rb") as fh:
+                    data = fh.read(max_bytes + 1)
+            except FileNotFoundError:
+                return None
+            if len(data) > max_bytes:
+                raise PhoneStepError(f"config {filename} is larger than {max_bytes} bytes")
+            return data
+
+        try:
+            return await asyncio.to_thread(read)
+        except OSError as exc:
+            raise PhoneStepError(
+                f"could not read config {filename} from {self.directory}: "
+                f"{exc.strerror or exc.__class__.__name__}"
+            ) from None
 
     async def close(self) -> None:
         return None
@@ -241,6 +267,70 @@ class FtpTarget:
                     raise
                 self._idle.append(client)
                 return
+
+    async def fetch(self, filename: str, max_bytes: int) -> bytes | None:
+        check_filename(filename)
+        async with self._bind_to_loop():
+            client = self._idle.pop() if self._idle else None
+            reused = client is not None
+            while True:
+                if client is None:
+                    client = await self._connect()
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        data = await self._read(client, filename, max_bytes)
+                except aioftp.StatusCodeError as exc:
+                    if any(str(code) == "550" for code in exc.received_codes):
+                        self._idle.append(client)  # no such file: the session is fine
+                        return None
+                    client.close()
+                    if reused and self._looks_dropped(exc):
+                        client, reused = None, False
+                        continue
+                    raise PhoneStepError(
+                        f"FTP download failed: the server refused to send {filename}: "
+                        f"{_reply(exc)}"
+                    ) from None
+                except _CONNECTION_LOST:
+                    client.close()
+                    if reused:
+                        client, reused = None, False
+                        continue
+                    raise PhoneStepError(
+                        f"FTP download failed: connection to {self.location.address} lost "
+                        f"while reading {filename}"
+                    ) from None
+                except TimeoutError:
+                    client.close()
+                    raise PhoneStepError(
+                        f"FTP download failed: no answer from {self.location.address} within "
+                        f"{self.timeout:g} s while reading {filename}"
+                    ) from None
+                except PhoneStepError:
+                    client.close()
+                    raise
+                except OSError as exc:
+                    client.close()
+                    raise PhoneStepError(
+                        f"FTP download failed: {exc.strerror or exc} while reading {filename}"
+                    ) from None
+                except BaseException:
+                    client.close()
+                    raise
+                self._idle.append(client)
+                return data
+
+    @staticmethod
+    async def _read(client: aioftp.Client, filename: str, max_bytes: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async with client.download_stream(filename) as stream:
+            async for block in stream.iter_by_block():
+                size += len(block)
+                if size > max_bytes:
+                    raise PhoneStepError(f"config {filename} is larger than {max_bytes} bytes")
+                chunks.append(block)
+        return b"".join(chunks)
 
     @staticmethod
     def _looks_dropped(exc: BaseException) -> bool:
