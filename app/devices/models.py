@@ -100,8 +100,13 @@ class Phone(TimestampedModel):
     mac = fields.CharField(max_length=12, unique=True)
     name = fields.CharField(max_length=200, null=True)
     status = fields.CharEnumField(PhoneStatus, max_length=10, default=PhoneStatus.ACTIVE)
+    # Indexed: company admins' lists and counts are all "phones of this company".
     company = fields.ForeignKeyField(
-        "models.Company", related_name="phones", null=True, on_delete=fields.RESTRICT
+        "models.Company",
+        related_name="phones",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_index=True,
     )
     model = fields.ForeignKeyField(
         "models.PhoneModel", related_name="phones", null=True, on_delete=fields.RESTRICT
@@ -138,7 +143,11 @@ class PhoneLine(Model):
     phone = fields.ForeignKeyField("models.Phone", related_name="lines", on_delete=fields.CASCADE)
     port = fields.IntField()
     sip_user = fields.ForeignKeyField(
-        "models.SipUser", related_name="phone_lines", null=True, on_delete=fields.SET_NULL
+        "models.SipUser",
+        related_name="phone_lines",
+        null=True,
+        on_delete=fields.SET_NULL,
+        db_index=True,
     )
     # SIP auth secret of this line, encrypted (phones need it in their config).
     auth_secret_enc = fields.TextField(null=True)

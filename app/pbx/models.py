@@ -110,7 +110,7 @@ class SipGroupMember(Model):
         "models.SipGroup", related_name="memberships", on_delete=fields.CASCADE
     )
     user = fields.ForeignKeyField(
-        "models.SipUser", related_name="group_memberships", on_delete=fields.CASCADE
+        "models.SipUser", related_name="group_memberships", on_delete=fields.CASCADE, db_index=True
     )
     created_at = fields.DatetimeField(auto_now_add=True)
 
