@@ -5,7 +5,8 @@ algorithm), and the bounds every request meets before its validation
 A query's possible result size is the sum, over its connections, of the connection's
 page size (``first``/``last``, or the default page size) times the page sizes of every
 connection it is nested in. Plain lists count as one: a list of a connection's
-``nodes``/``edges`` is already counted by the connection, and other lists are short.
+``nodes``/``edges`` is already counted by the connection, and other lists are short —
+except ``nodes(ids:)``, which counts as many as its ids.
 A query whose possible size is over ``PHONEGRAPH_MAX_QUERY_NODES`` is refused after
 validation, before anything runs.
 """
@@ -105,7 +106,24 @@ class _Counter:
         if is_connection(type_):
             size = self.page_size(node, field_def)
             return size + size * self.selection_set(node.selection_set, type_)
+        if name == "nodes" and parent is self.schema.query_type:
+            # A list as long as its ids (repeats included), each item as costly as its
+            # selection: not a short plain list.
+            size = self.list_length(node, "ids")
+            return size + size * self.selection_set(node.selection_set, type_)
         return self.selection_set(node.selection_set, type_)
+
+    def list_length(self, node: FieldNode, argument: str) -> int:
+        for arg in node.arguments or ():
+            if arg.name.value != argument:
+                continue
+            if isinstance(arg.value, ListValueNode):
+                return len(arg.value.values)
+            if isinstance(arg.value, VariableNode):
+                raw = self.variables.get(arg.value.name.value)
+                return len(raw) if isinstance(raw, list) else 1
+            return 1
+        return 1
 
     def fragment(self, name: str) -> int:
         if name in self.fragment_costs:
@@ -285,6 +303,8 @@ MAX_FIELD_PAIRS = 5_000
 # Steps the pre-validation walk may take (fields visited with fragments expanded).
 MAX_WALK_STEPS = 50_000
 INTROSPECTION_ROOTS = ("__schema",)
+# Where introspection starts (below them, each field may be asked for once per selection).
+INTROSPECTION_FIELDS = ("__schema", "__type")
 
 
 def too_large(message: str) -> GraphQLError:
@@ -393,9 +413,11 @@ class _DocumentWalk:
         self.merged(self.fields_of([definition.selection_set]))
 
     def merged(self, root: dict[str, list[FieldNode]]) -> None:
-        pending = [root]
+        pending = [(root, False)]
         while pending:
-            by_name = pending.pop()
+            by_name, introspection = pending.pop()
+            if introspection:
+                self.introspected_once(by_name)
             for fields in by_name.values():
                 k = len(fields)
                 self.pairs += k * (k - 1) // 2
@@ -406,7 +428,23 @@ class _DocumentWalk:
                     )
                 subs = [f.selection_set for f in fields if f.selection_set is not None]
                 if subs:
-                    pending.append(self.fields_of(subs))
+                    inside = introspection or fields[0].name.value in INTROSPECTION_FIELDS
+                    pending.append((self.fields_of(subs), inside))
+
+    @staticmethod
+    def introspected_once(by_name: dict[str, list[FieldNode]]) -> None:
+        """Inside introspection each field once per selection: aliased copies of
+        ``types`` or ``fields`` would multiply a multi-megabyte answer at no cost in
+        tokens (the schema is the same every time it is asked)."""
+        seen: set[str] = set()
+        for fields in by_name.values():
+            name = fields[0].name.value
+            if name in seen:
+                raise too_complex(
+                    f"{name} is asked for more than once in one selection of the schema's "
+                    "introspection; ask for it once."
+                )
+            seen.add(name)
 
 
 def check_document(document: DocumentNode, max_items: int) -> None:

@@ -245,10 +245,18 @@ class SizeLimitedWebSocketAdapter(ASGIWebSocketAdapter):
                     await self.close(1009, f"Message too big: at most {limit} bytes.")
                     return
                 try:
-                    yield self.view.decode_json(text)
-                except json.JSONDecodeError as exc:
+                    message = self.view.decode_json(text)
+                except (json.JSONDecodeError, HTTPException) as exc:
+                    # Not JSON, nested too deep, not an object: both protocols' answer
+                    # to a malformed message (close 4400), not an error in the server.
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from exc
+                    continue
+                if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived
+                    continue
+                yield message
         except KeyError as exc:
             raise NonTextMessageReceived from exc
         except WebSocketDisconnect:

@@ -188,6 +188,19 @@ def _fragment_ladder(levels: int) -> str:
             id="mutation",
         ),
         pytest.param(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Company {"
+            " phones(first: 500) { nodes { mac } } } } }",
+            {"ids": ["Q29tcGFueTox"] * 100},
+            100 + 100 * 500,
+            id="nodes-as-many-as-their-ids",
+        ),
+        pytest.param(
+            '{ nodes(ids: ["a", "b", "c"]) { ... on Company { phones(first: 10) { nodes { mac } } } } }',
+            None,
+            3 + 3 * 10,
+            id="nodes-literal-ids",
+        ),
+        pytest.param(
             "subscription { phoneEvents { job { phone { deployJobs(first: 20) { nodes {"
             " phone { deployJobs(first: 30) { nodes { id } } } } } } } } }",
             None,

@@ -29,6 +29,11 @@ OUTSIDE_BY_DEFAULT = [
     "ff02::1",
     "::ffff:127.0.0.1",  # loopback in IPv6 clothing
     "::ffff:169.254.169.254",
+    "0.0.0.1",  # "this network": Linux connects it to the host itself
+    "240.1.2.3",
+    "255.255.255.255",
+    "100.100.100.200",  # a cloud's metadata service outside link-local
+    "fd00:ec2::254",
 ]
 
 

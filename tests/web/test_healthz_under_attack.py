@@ -60,6 +60,20 @@ SCHEMA_COPIES = _body(
     )
     + " }"
 )
+NODES_BY_REPEATED_IDS = _body(
+    "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Company { phones(first: 500) "
+    "{ nodes { mac name } } } } }",
+    {"ids": ["Q29tcGFueTox"] * 100},
+)
+INTROSPECTION_ALIASES = _body(
+    "{ __schema { "
+    + " ".join(
+        f"a{i}: types {{ name kind description fields(includeDeprecated: true) "
+        "{ name args { name type { name kind ofType { name kind } } } } }"
+        for i in range(28)
+    )
+    + " } }"
+)
 REPEATED_FIELDS = _body("{" + " viewer { role }" * 1240 + "}")
 INTROSPECTION = _body(
     "{ __schema { types { name description fields { name description args { name } "
@@ -94,6 +108,16 @@ async def repeated_fields(server: ServerProcess) -> None:
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
 
 
+async def nodes_by_repeated_ids(server: ServerProcess) -> None:
+    body = await _post(server, NODES_BY_REPEATED_IDS, TOKEN)
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
+
+
+async def introspection_aliases(server: ServerProcess) -> None:
+    body = await _post(server, INTROSPECTION_ALIASES, None)
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
 async def introspection(server: ServerProcess) -> None:
     body = await _post(server, INTROSPECTION, None)
     assert "errors" not in body
@@ -124,6 +148,8 @@ ATTACKS: dict[str, Attack] = {
     "anonymous-30-schema-copies": schema_copies,
     "anonymous-1240-repeated-fields": repeated_fields,
     "anonymous-introspection": introspection,
+    "nodes-100-repeated-ids": nodes_by_repeated_ids,
+    "anonymous-28-aliased-introspection-types": introspection_aliases,
 }
 
 
