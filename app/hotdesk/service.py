@@ -222,20 +222,18 @@ async def _check_pin(user: SipUser | None, pin: str, phone: Phone) -> None:
     """Refuse a locked user, a phone with too many wrong attempts, and a wrong PIN (an
     unknown extension, or a user that may not hot-desk or has no PIN, gets the same
     answer as a wrong PIN)."""
-    if await pins.phone_blocked(phone.id):
-        raise locked(PHONE_BLOCKED, "pin")
-    if user is not None and await pins.is_locked(user.id):
-        raise locked(LOCKED_MESSAGE, "pin")
     usable = user is not None and user.hotdesk_allowed and user.pin_hash is not None
-    right, now_locked = await pins.check_pin(
+    outcome = await pins.check_pin(
         user.id if user is not None else None,
         user.pin_hash if usable and user is not None else None,
         pin,
         phone.id,
     )
-    if now_locked:
+    if outcome == pins.Outcome.PHONE_BLOCKED:
+        raise locked(PHONE_BLOCKED, "pin")
+    if outcome == pins.Outcome.LOCKED:
         raise locked(LOCKED_MESSAGE, "pin")
-    if not right:
+    if outcome != pins.Outcome.RIGHT:
         raise invalid(WRONG_CREDENTIALS, "pin")
 
 
