@@ -452,9 +452,16 @@ async def _refuse_user_at_a_phone(user: SipUser) -> None:
 async def _end_session_of_moved_phone(phone: Phone) -> None:
     """A phone moved to another company: nothing crosses companies, so the session on it
     ends (``LOGOUT``) and a logout job writes the phone's own config back (inside the
-    move's transaction; the runners find the job when they next look at the queue)."""
+    move's transaction; the runners find the job when they next look at the queue), and
+    all its sessions belong to the new company from now on."""
     sql = dialect_sql()  # the move's transaction: Tortoise hands out its connection
     rows = await _end_where(sql, HotdeskEndReason.LOGOUT, "phone_id = $1", [phone.id])
+    # The phone's sessions move with it, as its job history does: the old company (its
+    # admins, the sessions' users) no longer sees the phone through them.
+    await sql.rows(
+        "UPDATE hotdesk_session SET company_id = $1 WHERE phone_id = $2",
+        [phone.company_id, phone.id],  # type: ignore[attr-defined]
+    )
     for row in rows:
         row["company_id"] = phone.company_id  # type: ignore[attr-defined]
         await _queue_logout(sql, row, "phone moved to another company")

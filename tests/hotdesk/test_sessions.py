@@ -267,3 +267,49 @@ async def test_a_login_job_that_fails_before_the_upload_ends_the_session_failed(
     session = await hd.until_session(login["session"]["id"], lambda s: s["endReason"])
     assert session["endReason"] == "FAILED" and session["configWritten"] is False
     assert hd.stored(sim.mac) == own
+
+
+async def test_a_phone_moved_to_another_company_is_not_seen_through_its_old_sessions(
+    hd: HotdeskWorld,
+) -> None:
+    from tests.conftest import create_token
+
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim, name="Rival reception")
+    await hd.reprovision(sim.mac)
+    alice = await hd.hotdesk_user(pin="1234")
+    await hd.base.profile(alice)
+    alice_client = await hd.base.user_client(alice)
+    login = await hd.login(sim.mac, alice.extension_number, "1234", client=alice_client)
+    assert login["userErrors"] == []
+    await hd.base.wait_job(login["job"]["id"])
+    rival = await hd.admin.data(
+        'mutation { companyCreate(input: {name: "Rival"}) { company { id } } }'
+    )
+    rival_id = rival["companyCreate"]["company"]["id"]
+    rival_admin = hd.base.server.client(
+        await create_token(hd.admin, "COMPANY_ADMIN", company_id=rival_id)
+    )
+    sessions = "query { hotdeskSessions { totalCount nodes { id phone { mac name ipAddress } } } }"
+    before = await alice_client.data(sessions)
+    assert before["hotdeskSessions"]["totalCount"] == 1
+
+    moved = await hd.admin.data(
+        "mutation($mac: MacAddress!, $c: ID!) { phoneUpdate(mac: $mac, input: {companyId: $c})"
+        " { userErrors { code } } }",
+        {"mac": sim.mac, "c": rival_id},
+    )
+    assert moved["phoneUpdate"]["userErrors"] == []
+
+    for old_company in (hd.base.tenant.client, alice_client):
+        seen = await old_company.execute(sessions)
+        assert "errors" not in seen, seen
+        assert seen["data"]["hotdeskSessions"] == {"totalCount": 0, "nodes": []}
+        node = await old_company.execute(
+            "query($id: ID!) { node(id: $id) { ... on HotdeskSession { phone { name } } } }",
+            {"id": login["session"]["id"]},
+        )
+        assert "Rival reception" not in str(node)
+        assert node.get("data", {}).get("node") is None, node
+    theirs = await rival_admin.data(sessions)
+    assert [n["phone"]["name"] for n in theirs["hotdeskSessions"]["nodes"]] == ["Rival reception"]
