@@ -1,6 +1,8 @@
 """What the ``HOTDESK_LOGIN`` and ``HOTDESK_LOGOUT`` jobs write (CONTRACT §6), given to
 the deploy pipeline (``app.deploy.kinds``), and what their ends do to the sessions.
 
+* A login writes nothing when its session has ended meanwhile, or its phone is in
+  another company now (the job fails before anything is sent).
 * A login writes the session's profile byte for byte as ``SEP{mac}.cnf.xml``, or the
   phone's template rendered with the user alone on line 1. For a phone without a
   template, the exact bytes of its config file are kept first (once per session), for
@@ -54,6 +56,16 @@ async def _render(phone: Phone, only_user_id: int | None = None) -> tuple[str, b
 
 async def login_config(job: DeployJob, phone: Phone, target: Any) -> tuple[str, bytes]:
     session = await _session_of(job, "login_job_id")
+    # Checked before anything is read from or sent to the phone: a session that ended
+    # (logout, replaced, expired, its phone moved to another company) while its login
+    # waited writes nothing.
+    current = await Phone.get_or_none(id=phone.id)
+    if session.state == HotdeskState.ENDED:
+        raise PhoneStepError(
+            f"the hot-desk session ended ({session.end_reason}) before its login was written"
+        )
+    if current is None or current.company_id != session.company_id:  # type: ignore[attr-defined]
+        raise PhoneStepError("the phone is no longer in the hot-desk session's company")
     if session.profile_id is not None:  # type: ignore[attr-defined]
         profile = await PhoneProfile.get_or_none(id=session.profile_id)  # type: ignore[attr-defined]
         if profile is None:

@@ -44,7 +44,7 @@ class HotdeskSession(Model):
     sip_user = fields.ForeignKeyField(
         "models.SipUser", related_name="hotdesk_sessions", on_delete=fields.CASCADE
     )
-    # The phone's company at login, for scoping without a join.
+    # The phone's company, for scoping without a join (moves with the phone).
     company = fields.ForeignKeyField(
         "models.Company", related_name="hotdesk_sessions", on_delete=fields.CASCADE
     )
@@ -140,7 +140,12 @@ class HotdeskUserProfile(Model):
 
 # ---------------------------------------------------------------- tenant scope
 
-register_rule(HotdeskSession, Rule("company_id", lambda v: Q(sip_user_id=v.sip_user_id)))
+# A USER sees its own sessions in its company: a session moves with its phone to
+# another company (as the phone's jobs do), and is then that company's alone.
+register_rule(
+    HotdeskSession,
+    Rule("company_id", lambda v: Q(sip_user_id=v.sip_user_id, company_id=v.company_id)),
+)
 # Read by the service only (no API type shows them); admins' scope for completeness.
 register_rule(HotdeskPinFailure, Rule("sip_user__domain__company_id"))
 register_rule(HotdeskLock, Rule("sip_user__domain__company_id"))

@@ -79,20 +79,14 @@ def _login_form(url: str) -> Response:
     return _xml(root)
 
 
-def _base(request: Request) -> str:
-    """Where the phone reaches this server: ``PHONEGRAPH_PUBLIC_URL`` when set, else the
-    address the phone just used."""
-    settings = get_settings()
-    if settings.public_url:
-        return settings.resolved_public_url
-    return str(request.base_url).rstrip("/")
-
-
-def _address(request: Request, key: str, action: str, device: str) -> str:
+def _address(key: str, action: str, device: str) -> str:
+    """A hot-desk address at ``PHONEGRAPH_PUBLIC_URL`` (default ``http://HOST:PORT``),
+    where the phones reach the server, never the request's ``Host`` header (which the
+    caller chooses)."""
     path = f"/services/{quote(key, safe='')}/hotdesk"
     if action:
         path += f"/{action}"
-    return f"{_base(request)}{path}?device={quote(device, safe='')}"
+    return f"{get_settings().resolved_public_url}{path}?device={quote(device, safe='')}"
 
 
 async def _phone_of(request: Request) -> tuple[str, str, Phone] | None:
@@ -129,11 +123,11 @@ async def hotdesk_menu(request: Request) -> Response:
         return _text(refusal)
     session = await service.open_session_of_phone(phone.id)
     if session is None:
-        return _login_form(_address(request, key, "login", device))
+        return _login_form(_address(key, "login", device))
     user = await SipUser.get(id=session.sip_user_id)  # type: ignore[attr-defined]
     return _text(
         f"Logged in: {user.display_name} ({user.extension_number})",
-        ("Logout", _address(request, key, "logout", device)),
+        ("Logout", _address(key, "logout", device)),
     )
 
 

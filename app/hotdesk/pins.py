@@ -7,8 +7,14 @@ login for :data:`LOCK_SECONDS` (a ``hotdesk_lock`` row); a correct PIN clears th
 user's count. Attempts at one phone are limited too: :data:`PHONE_LIMIT` wrong ones
 (unknown extensions included) within the window refuse further attempts there.
 
-An attempt is recorded as wrong *before* its PIN is checked, and cleared when the PIN
-was right, so attempts running at the same time in several processes all count.
+Every attempt is decided by the database *after* it is recorded: it is stored as a
+wrong PIN first, then the wrong PINs in the window are counted, itself included, and
+an attempt over the user's or the phone's limit (or of a locked user) is refused before
+its PIN is checked at all. So attempts running at the same time, in one server process
+or several, never get more PIN checks than the limits allow: the k-th attempt to be
+stored sees at least k. A refused attempt is forgotten again (it checked nothing); a
+right PIN is accepted only if the user is not locked by then (checked in the same
+transaction that takes the lock, one user at a time), and clears the user's count.
 The hash is checked in a worker thread (scrypt takes tens of milliseconds); an unknown
 extension is checked against a dummy hash, so both answers take the same time.
 """
@@ -16,18 +22,21 @@ extension is checked against a dummy hash, so both answers take the same time.
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from functools import lru_cache
 
 from tortoise.transactions import in_transaction
 
 from app.core.crypto import hash_pin, verify_pin
-from app.deploy.sql import dialect_sql
+from app.deploy.sql import DialectSql, dialect_sql
 from app.hotdesk.clock import earlier
 
 MAX_WRONG = 5
 WINDOW = 15 * 60
 LOCK_SECONDS = 15 * 60
 PHONE_LIMIT = 10
+# pg_advisory_xact_lock(key, user id): one user's lock and right PINs, one at a time.
+USER_PIN_LOCK = 0x5047_0011
 
 
 @lru_cache(maxsize=1)
@@ -35,25 +44,21 @@ def _dummy_hash() -> str:
     return hash_pin("00000000")
 
 
-async def is_locked(user_id: int) -> bool:
-    """Whether the user's hot-desk login is locked now (database time)."""
-    sql = dialect_sql()
-    rows = await sql.rows(
-        f"SELECT id FROM hotdesk_lock WHERE sip_user_id = $1 AND locked_until > {sql.now}",
-        [user_id],
-    )
-    return bool(rows)
+class Outcome(StrEnum):
+    RIGHT = "RIGHT"
+    WRONG = "WRONG"
+    # This wrong PIN locked the user, or the user was locked (or over the limit) already.
+    LOCKED = "LOCKED"
+    # Too many wrong attempts at the phone.
+    PHONE_BLOCKED = "PHONE_BLOCKED"
 
 
-async def phone_blocked(phone_id: int) -> bool:
-    """Whether too many wrong attempts were made at this phone lately."""
-    sql = dialect_sql()
-    rows = await sql.rows(
-        "SELECT COUNT(*) AS n FROM hotdesk_pin_failure "
-        f"WHERE phone_id = $1 AND at > {earlier(sql, 2)}",
-        [phone_id, WINDOW],
-    )
-    return int(rows[0]["n"]) >= PHONE_LIMIT
+async def _serialize_user(sql: DialectSql, user_id: int) -> None:
+    """Hold the user's PIN lock until the end of the transaction (PostgreSQL; SQLite
+    runs one writing transaction at a time anyway): taking a lock and accepting a right
+    PIN never overlap."""
+    if sql.postgres:
+        await sql.rows("SELECT pg_advisory_xact_lock($1, $2)", [USER_PIN_LOCK, user_id])
 
 
 async def _record_attempt(user_id: int | None, phone_id: int | None) -> int:
@@ -66,29 +71,72 @@ async def _record_attempt(user_id: int | None, phone_id: int | None) -> int:
     return int(rows[0]["id"])
 
 
-async def _clear(attempt_id: int, user_id: int) -> None:
-    """A right PIN: the attempt was no failure, and the user's count starts again."""
+async def _refusal(attempt_id: int, user_id: int | None, phone_id: int | None) -> Outcome | None:
+    """Whether the attempt just stored is refused without checking its PIN: the wrong
+    attempts in the window (itself included) over the phone's or the user's limit, or
+    a lock of the user. One statement: one view of the database."""
+    sql = dialect_sql()
+    window = earlier(sql, 3)
+    rows = await sql.rows(
+        "SELECT "
+        "(SELECT COUNT(*) FROM hotdesk_pin_failure "
+        f"WHERE phone_id = $1 AND at > {window}) AS at_phone, "
+        "(SELECT COUNT(*) FROM hotdesk_pin_failure "
+        f"WHERE sip_user_id = $2 AND counts_for_user AND at > {window}) AS of_user, "
+        "(SELECT COUNT(*) FROM hotdesk_lock "
+        f"WHERE sip_user_id = $2 AND locked_until > {sql.now}) AS locks",
+        [phone_id, user_id, WINDOW],
+    )
+    counts = rows[0]
+    refusal: Outcome | None = None
+    if phone_id is not None and int(counts["at_phone"]) > PHONE_LIMIT:
+        refusal = Outcome.PHONE_BLOCKED
+    elif user_id is not None and (int(counts["locks"]) or int(counts["of_user"]) > MAX_WRONG):
+        refusal = Outcome.LOCKED
+    if refusal is not None:
+        # Nothing was checked: the attempt is forgotten (as one never made).
+        await sql.rows('DELETE FROM "hotdesk_pin_failure" WHERE id = $1', [attempt_id])
+    return refusal
+
+
+async def _accept(attempt_id: int, user_id: int) -> bool:
+    """A right PIN: unless the user got locked meanwhile, the attempt was no failure and
+    the user's count starts again. Whether it was accepted."""
     async with in_transaction() as conn:
         sql = dialect_sql(conn)
+        await _serialize_user(sql, user_id)
         await sql.rows('DELETE FROM "hotdesk_pin_failure" WHERE id = $1', [attempt_id])
+        rows = await sql.rows(
+            f"SELECT id FROM hotdesk_lock WHERE sip_user_id = $1 AND locked_until > {sql.now}",
+            [user_id],
+        )
+        if rows:
+            return False
         await sql.rows(
             'UPDATE "hotdesk_pin_failure" SET counts_for_user = FALSE WHERE sip_user_id = $1',
             [user_id],
         )
+    return True
 
 
 async def _lock_if_too_many(user_id: int) -> bool:
-    """Lock the user when the window holds :data:`MAX_WRONG` wrong PINs; whether it is
-    locked now."""
+    """Lock the user when the window holds :data:`MAX_WRONG` wrong PINs (or the user is
+    locked already); whether it is locked now."""
     async with in_transaction() as conn:
         sql = dialect_sql(conn)
+        await _serialize_user(sql, user_id)
         rows = await sql.rows(
             "SELECT COUNT(*) AS n FROM hotdesk_pin_failure WHERE sip_user_id = $1 "
             f"AND counts_for_user AND at > {earlier(sql, 2)}",
             [user_id, WINDOW],
         )
         if int(rows[0]["n"]) < MAX_WRONG:
-            return False
+            rows = await sql.rows(
+                "SELECT id FROM hotdesk_lock WHERE sip_user_id = $1 "
+                f"AND locked_until > {sql.now}",
+                [user_id],
+            )
+            return bool(rows)
         await sql.rows(
             'INSERT INTO "hotdesk_lock" ("sip_user_id", "locked_until") '
             f"VALUES ($1, {sql.later(2)}) "
@@ -105,18 +153,19 @@ async def _lock_if_too_many(user_id: int) -> bool:
 
 async def check_pin(
     user_id: int | None, pin_hash: str | None, pin: str, phone_id: int | None
-) -> tuple[bool, bool]:
-    """Check ``pin`` for the user (``None``: an unknown extension); ``(right, locked)``
-    — ``locked`` when this wrong PIN locked the user."""
+) -> Outcome:
+    """Check ``pin`` for the user (``None``: an unknown extension) at the phone."""
     attempt = await _record_attempt(user_id, phone_id)
+    refusal = await _refusal(attempt, user_id, phone_id)
+    if refusal is not None:
+        return refusal
     stored = pin_hash or _dummy_hash()
     right = await asyncio.to_thread(verify_pin, pin, stored)
     if right and user_id is not None and pin_hash is not None:
-        await _clear(attempt, user_id)
-        return True, False
+        return Outcome.RIGHT if await _accept(attempt, user_id) else Outcome.LOCKED
     if user_id is None:
-        return False, False
-    return False, await _lock_if_too_many(user_id)
+        return Outcome.WRONG
+    return Outcome.LOCKED if await _lock_if_too_many(user_id) else Outcome.WRONG
 
 
 async def prune() -> None:

@@ -11,7 +11,8 @@ that ends the session ``FAILED``. A logout ends the session at once and queues a
 Every end of a session is one conditional UPDATE of its row (``open_phone_id IS NOT
 NULL``, and for expiry ``expires_at`` past by the database's clock), in the same
 transaction as the logout job it queues: of several server processes trying at once,
-exactly one ends it and queues the job.
+exactly one ends it and queues the job. A session that ends before its login job
+started cancels that job in the same transaction: a stale login never writes.
 
 Who may do what:
 
@@ -48,7 +49,8 @@ from app.core.ids import decode_id
 from app.core.models import Role
 from app.core.scalars import format_mac, normalize_mac
 from app.core.scope import administers, visible
-from app.deploy.models import DeployJob, DeployJobKind
+from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
+from app.deploy.pipeline import bus_message, now, publish
 from app.deploy.service import announce, stage_job
 from app.deploy.sql import DialectSql, dialect_sql
 from app.devices import signals as device_signals
@@ -222,20 +224,18 @@ async def _check_pin(user: SipUser | None, pin: str, phone: Phone) -> None:
     """Refuse a locked user, a phone with too many wrong attempts, and a wrong PIN (an
     unknown extension, or a user that may not hot-desk or has no PIN, gets the same
     answer as a wrong PIN)."""
-    if await pins.phone_blocked(phone.id):
-        raise locked(PHONE_BLOCKED, "pin")
-    if user is not None and await pins.is_locked(user.id):
-        raise locked(LOCKED_MESSAGE, "pin")
     usable = user is not None and user.hotdesk_allowed and user.pin_hash is not None
-    right, now_locked = await pins.check_pin(
+    outcome = await pins.check_pin(
         user.id if user is not None else None,
         user.pin_hash if usable and user is not None else None,
         pin,
         phone.id,
     )
-    if now_locked:
+    if outcome == pins.Outcome.PHONE_BLOCKED:
+        raise locked(PHONE_BLOCKED, "pin")
+    if outcome == pins.Outcome.LOCKED:
         raise locked(LOCKED_MESSAGE, "pin")
-    if not right:
+    if outcome != pins.Outcome.RIGHT:
         raise invalid(WRONG_CREDENTIALS, "pin")
 
 
@@ -252,9 +252,35 @@ async def _end_where(
     return await sql.rows(
         _END.format(now=sql.now)
         + f"WHERE open_phone_id IS NOT NULL AND {condition} "
-        "RETURNING id, phone_id, sip_user_id, company_id, state",
+        "RETURNING id, phone_id, sip_user_id, company_id, state, login_job_id",
         [params[0], reason.value, *params[1:]],
     )
+
+
+STALE_LOGIN = "Cancelled: the hot-desk session ended before its login started"
+
+
+async def _cancel_queued_logins(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The login jobs of sessions just ended (``rows`` of :func:`_end_where`) that have
+    not started: cancelled in the same transaction, so they never write the user's
+    config. Their events' bus messages, to publish once it is committed. (A login job
+    already running finds its session ended before it sends anything: ``app.hotdesk.jobs``.)"""
+    messages: list[dict[str, Any]] = []
+    for row in rows:
+        job_id = row.get("login_job_id")
+        if job_id is None:
+            continue
+        at = now()
+        cancelled = await DeployJob.filter(id=job_id, status=DeployJobStatus.QUEUED).update(
+            status=DeployJobStatus.CANCELLED, finished_at=at
+        )
+        if not cancelled:
+            continue
+        event = await DeployEvent.create(
+            job_id=job_id, step=DeployStep.CANCELLED, message=STALE_LOGIN, at=at
+        )
+        messages.append(bus_message(event, await DeployJob.get(id=job_id)))
+    return messages
 
 
 async def _queue_logout(
@@ -286,6 +312,7 @@ async def _store_login(
                 elsewhere = await _end_where(
                     sql, HotdeskEndReason.REPLACED, "open_user_id = $1", [user.id]
                 )
+                cancels = await _cancel_queued_logins(on_phone + elsewhere)
                 for old in elsewhere:
                     _, message = await _queue_logout(sql, old, requested_by)
                     messages.append(message)
@@ -321,6 +348,7 @@ async def _store_login(
                 raise
             await asyncio.sleep(0.05 * (attempt + 1))
             continue
+        await publish(cancels)
         await announce(messages)
         return await HotdeskSession.get(id=session.id), job
     raise AssertionError("unreachable")
@@ -380,11 +408,13 @@ async def end_session(
         )
         if not rows:
             return None
+        cancels = await _cancel_queued_logins(rows)
         job: DeployJob | None = None
         messages: list[dict[str, Any]] = []
         if queue_logout:
             job, message = await _queue_logout(sql, rows[0], requested_by)
             messages.append(message)
+    await publish(cancels)
     await announce(messages)
     session = await HotdeskSession.get(id=session_id)
     return session, job  # type: ignore[return-value]
@@ -454,9 +484,18 @@ async def _refuse_user_at_a_phone(user: SipUser) -> None:
 async def _end_session_of_moved_phone(phone: Phone) -> None:
     """A phone moved to another company: nothing crosses companies, so the session on it
     ends (``LOGOUT``) and a logout job writes the phone's own config back (inside the
-    move's transaction; the runners find the job when they next look at the queue)."""
+    move's transaction; the runners find the job when they next look at the queue), and
+    all its sessions belong to the new company from now on."""
     sql = dialect_sql()  # the move's transaction: Tortoise hands out its connection
     rows = await _end_where(sql, HotdeskEndReason.LOGOUT, "phone_id = $1", [phone.id])
+    # Not published: the move has not committed yet (the jobs' rows tell the truth).
+    await _cancel_queued_logins(rows)
+    # The phone's sessions move with it, as its job history does: the old company (its
+    # admins, the sessions' users) no longer sees the phone through them.
+    await sql.rows(
+        "UPDATE hotdesk_session SET company_id = $1 WHERE phone_id = $2",
+        [phone.company_id, phone.id],  # type: ignore[attr-defined]
+    )
     for row in rows:
         row["company_id"] = phone.company_id  # type: ignore[attr-defined]
         await _queue_logout(sql, row, "phone moved to another company")

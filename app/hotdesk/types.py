@@ -9,7 +9,7 @@ import strawberry
 from tortoise.queryset import QuerySet
 
 from app.core.context import Info, loaders_of
-from app.core.errors import UserError
+from app.core.errors import UserError, forbidden
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.node import Node, register_node
@@ -61,12 +61,18 @@ class HotdeskSession(Node):
 
     @strawberry.field(description="The phone.")
     async def phone(self, info: Info) -> Phone:
-        row = await loaders_of(info).unscoped_one(
-            PhoneRow,
-            self.row.phone_id,  # type: ignore[attr-defined]
-            reason="the caller sees the session, which names its phone",
-        )
-        assert row is not None  # the foreign key cascades
+        phone_id = self.row.phone_id  # type: ignore[attr-defined]
+        row = await loaders_of(info).one(PhoneRow, phone_id, "hotdesk")
+        if row is None:
+            # A hot-desking USER has no line on the shared phone, which the Phone scope
+            # hides: its own session vouches for the phone while the phone is in the
+            # session's company (the phone's type shows such a USER no address).
+            row = await loaders_of(info).unscoped_one(
+                PhoneRow, phone_id, reason="the caller sees the session, which names its phone"
+            )
+            assert row is not None  # the foreign key cascades
+            if row.company_id != self.row.company_id:  # type: ignore[attr-defined]
+                raise forbidden("The session's phone is now another company's")
         return Phone.from_model(row)
 
     @strawberry.field(description="The user logged in.")

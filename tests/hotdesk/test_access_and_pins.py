@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.deploy.models import DeployJob
-from app.hotdesk import pins
+from app.hotdesk import pins, service
 from app.hotdesk.models import HotdeskSession
 from tests.conftest import create_token
 from tests.deploy.conftest import pk_of
@@ -253,3 +253,128 @@ async def test_the_hotdesk_profile_is_chosen_when_it_fits(hd: HotdeskWorld) -> N
     assert refused["userErrors"] == [{"field": ["input", "hotdeskProfileId"], "code": "INVALID"}]
     cleared = (await hd.admin.data(update, {"id": user_id, "p": None}))["sipUserUpdate"]
     assert cleared["sipUser"]["hotdeskProfile"] is None
+
+
+WRONG = service.WRONG_CREDENTIALS + "."
+LOCKED = service.LOCKED_MESSAGE + "."
+BLOCKED = service.PHONE_BLOCKED + "."
+
+
+class _CountedChecks:
+    """Counts the PIN hashes the server checks (in its worker threads), and can hold
+    the check of one PIN until the test lets it go."""
+
+    def __init__(self, monkeypatch: Any, hold_pin: str | None = None) -> None:
+        import threading
+
+        self.checked: list[str] = []
+        self._lock = threading.Lock()
+        self.held = threading.Event()
+        self.release = threading.Event()
+        real = pins.verify_pin
+
+        def counted(pin: str, stored: str) -> bool:
+            with self._lock:
+                self.checked.append(pin)
+            if pin == hold_pin:
+                self.held.set()
+                self.release.wait(timeout=20)
+            return real(pin, stored)
+
+        monkeypatch.setattr(pins, "verify_pin", counted)
+
+    def wrong(self, right: str) -> int:
+        return sum(1 for pin in self.checked if pin != right)
+
+
+async def test_parallel_wrong_pins_get_no_more_checks_than_the_lockout_allows(
+    hd: HotdeskWorld, monkeypatch: Any
+) -> None:
+    import asyncio
+
+    first, second = await hd.base.sim(), await hd.base.sim()
+    await hd.hotdesk_phone(first)
+    await hd.hotdesk_phone(second)
+    await hd.reprovision(first.mac)
+    await hd.reprovision(second.mac)
+    alice = await hd.hotdesk_user(pin="1234")
+    alice_client = await hd.base.user_client(alice)
+    at_first = await hd.services(first)
+    checks = _CountedChecks(monkeypatch)
+
+    # A burst of guesses at the phone and through the API at once.
+    answers = await asyncio.gather(
+        *[at_first.login(alice.extension_number, f"{n:04d}") for n in range(20)],
+        *[
+            hd.login(second.mac, alice.extension_number, f"{n:04d}", client=alice_client)
+            for n in range(20, 40)
+        ],
+    )
+
+    assert checks.wrong("1234") <= pins.MAX_WRONG
+    said_wrong = [a for a in answers[:20] if text_of(a) == WRONG] + [
+        a for a in answers[20:] if a["userErrors"][0]["code"] == "INVALID"
+    ]
+    # The fifth wrong PIN already answers LOCKED.
+    assert len(said_wrong) <= pins.MAX_WRONG - 1
+    for answer in answers[:20]:
+        assert text_of(answer) in (WRONG, LOCKED, BLOCKED), answer
+    for answer in answers[20:]:
+        assert [(e["field"], e["code"]) for e in answer["userErrors"]] in (
+            [(["pin"], "INVALID")],
+            [(["pin"], "LOCKED")],
+        )
+    assert not await HotdeskSession.exists()
+
+
+async def test_parallel_guesses_at_one_phone_get_no_more_checks_than_its_limit(
+    hd: HotdeskWorld, monkeypatch: Any
+) -> None:
+    import asyncio
+
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim)
+    await hd.reprovision(sim.mac)
+    services = await hd.services(sim)
+    checks = _CountedChecks(monkeypatch)
+
+    answers = await asyncio.gather(
+        *[services.login(str(5000 + n), "1111") for n in range(40)]
+    )
+
+    assert len(checks.checked) <= pins.PHONE_LIMIT
+    said_wrong = [a for a in answers if text_of(a) == WRONG]
+    assert len(said_wrong) <= pins.PHONE_LIMIT
+    assert all(text_of(a) in (WRONG, BLOCKED) for a in answers)
+
+
+async def test_a_right_pin_checked_while_the_user_gets_locked_opens_no_session(
+    hd: HotdeskWorld, monkeypatch: Any
+) -> None:
+    import asyncio
+
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim)
+    await hd.reprovision(sim.mac)
+    alice = await hd.hotdesk_user(pin="1234")
+    await hd.base.profile(alice)
+    client = await hd.base.user_client(alice)
+    checks = _CountedChecks(monkeypatch, hold_pin="1234")
+
+    # The right PIN is being checked (slowly) while wrong ones come in at the phone.
+    right = asyncio.ensure_future(hd.login(sim.mac, alice.extension_number, "1234", client=client))
+    assert await asyncio.to_thread(checks.held.wait, 20)
+    services = await hd.services(sim)
+    answers = [
+        text_of(await services.login(alice.extension_number, "0000"))
+        for _ in range(pins.MAX_WRONG - 1)
+    ]
+    # The attempt being checked counts as wrong until it is proven right: the lock is on.
+    assert answers[:-1] == [WRONG] * (pins.MAX_WRONG - 2)
+    assert answers[-1] == LOCKED
+    checks.release.set()
+    accepted = await right
+
+    assert [(e["field"], e["code"]) for e in accepted["userErrors"]] == [(["pin"], "LOCKED")]
+    assert not await HotdeskSession.exists()
+    assert checks.wrong("1234") <= pins.MAX_WRONG

@@ -217,3 +217,41 @@ async def test_the_answers_are_xml_that_user_data_cannot_break(hd: HotdeskWorld)
 
     assert "<b>M & M</b>]]>" in text_of(shown)
     assert (await _open(hd, phone.id)).sip_user_id == mallory.id  # type: ignore[attr-defined]
+
+
+async def test_the_login_and_logout_addresses_are_the_public_url_whatever_the_host_header(
+    hd: HotdeskWorld,
+) -> None:
+    import dataclasses
+
+    from lxml import etree
+
+    from app.settings import get_settings, use_settings
+
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim)
+    alice = await hd.hotdesk_user(pin="1234")
+    await hd.base.profile(alice)
+    key = await hd.provisioning_key()
+    menu = f"{hd.base.server.url}/services/{key}/hotdesk?device=SEP{sim.mac}"
+    forged = {"Host": "attacker.example:8080"}
+    public = "https://phones.example.net:8443"
+    settings = get_settings()
+
+    async def login_url() -> str:
+        async with httpx.AsyncClient() as http:
+            response = await http.get(menu, headers=forged)
+        return etree.fromstring(response.content).findtext("URL") or ""
+
+    use_settings(dataclasses.replace(settings, public_url=public + "/"))
+    assert (await login_url()).startswith(f"{public}/services/")
+    use_settings(dataclasses.replace(settings, public_url=None))
+    default = f"http://{settings.host}:{settings.port}/services/"
+    assert (await login_url()).startswith(default)
+    # The logout soft key too.
+    await hd.base.wait_job((await hd.login(sim.mac, alice.extension_number))["job"]["id"])
+    async with httpx.AsyncClient() as http:
+        shown = etree.fromstring((await http.get(menu, headers=forged)).content)
+    (logout,) = [k.findtext("URL") for k in shown.findall("SoftKeyItem")]
+    assert logout and logout.startswith(default) and "attacker" not in logout
+    use_settings(settings)

@@ -267,3 +267,131 @@ async def test_a_login_job_that_fails_before_the_upload_ends_the_session_failed(
     session = await hd.until_session(login["session"]["id"], lambda s: s["endReason"])
     assert session["endReason"] == "FAILED" and session["configWritten"] is False
     assert hd.stored(sim.mac) == own
+
+
+async def test_a_phone_moved_to_another_company_is_not_seen_through_its_old_sessions(
+    hd: HotdeskWorld,
+) -> None:
+    from tests.conftest import create_token
+
+    sim = await hd.base.sim()
+    await hd.hotdesk_phone(sim, name="Rival reception")
+    await hd.reprovision(sim.mac)
+    alice = await hd.hotdesk_user(pin="1234")
+    await hd.base.profile(alice)
+    alice_client = await hd.base.user_client(alice)
+    login = await hd.login(sim.mac, alice.extension_number, "1234", client=alice_client)
+    assert login["userErrors"] == []
+    await hd.base.wait_job(login["job"]["id"])
+    rival = await hd.admin.data(
+        'mutation { companyCreate(input: {name: "Rival"}) { company { id } } }'
+    )
+    rival_id = rival["companyCreate"]["company"]["id"]
+    rival_admin = hd.base.server.client(
+        await create_token(hd.admin, "COMPANY_ADMIN", company_id=rival_id)
+    )
+    sessions = "query { hotdeskSessions { totalCount nodes { id phone { mac name ipAddress } } } }"
+    before = await alice_client.data(sessions)
+    assert before["hotdeskSessions"]["totalCount"] == 1
+
+    moved = await hd.admin.data(
+        "mutation($mac: MacAddress!, $c: ID!) { phoneUpdate(mac: $mac, input: {companyId: $c})"
+        " { userErrors { code } } }",
+        {"mac": sim.mac, "c": rival_id},
+    )
+    assert moved["phoneUpdate"]["userErrors"] == []
+
+    for old_company in (hd.base.tenant.client, alice_client):
+        seen = await old_company.execute(sessions)
+        assert "errors" not in seen, seen
+        assert seen["data"]["hotdeskSessions"] == {"totalCount": 0, "nodes": []}
+        node = await old_company.execute(
+            "query($id: ID!) { node(id: $id) { ... on HotdeskSession { phone { name } } } }",
+            {"id": login["session"]["id"]},
+        )
+        assert "Rival reception" not in str(node)
+        assert node.get("data", {}).get("node") is None, node
+    theirs = await rival_admin.data(sessions)
+    assert [n["phone"]["name"] for n in theirs["hotdeskSessions"]["nodes"]] == ["Rival reception"]
+
+
+async def _login_queued_behind_a_reboot(hd: HotdeskWorld) -> tuple[object, dict, dict]:
+    sim = await hd.base.sim(reboot_seconds=2)
+    await hd.hotdesk_phone(sim)
+    await hd.reprovision(sim.mac)
+    alice = await hd.hotdesk_user()
+    await hd.base.profile(alice)
+    # A reboot keeps the phone busy, so the login job waits in the queue behind it.
+    reboot = await hd.admin.data(
+        'mutation($mac: MacAddress!) { phoneReboot(mac: $mac) { job { id } } }', {"mac": sim.mac}
+    )
+    login = await hd.login(sim.mac, alice.extension_number)
+    assert login["userErrors"] == [] and login["job"]["status"] == "QUEUED"
+    return sim, login, reboot["phoneReboot"]["job"]
+
+
+async def test_a_logout_before_the_login_job_ran_cancels_it_and_nothing_of_the_user_is_written(
+    hd: HotdeskWorld,
+) -> None:
+    sim, login, reboot = await _login_queued_behind_a_reboot(hd)
+
+    out = await hd.logout(sim.mac)
+
+    assert out["userErrors"] == [] and out["session"]["endReason"] == "LOGOUT"
+    assert (await hd.base.wait_job(reboot["id"]))["status"] == "SUCCEEDED"
+    logout = await hd.base.wait_job(out["job"]["id"])
+    assert logout["status"] == "SUCCEEDED", logout
+    stale = await hd.base.wait_job(login["job"]["id"])
+    assert stale["status"] == "CANCELLED"
+    assert CNF_XML.encode() not in sim.fetched_configs  # type: ignore[attr-defined]
+    assert hd.stored(sim.mac) != CNF_XML.encode()
+    session = await hd.session(login["session"]["id"])
+    assert session["endReason"] == "LOGOUT" and session["configWritten"] is False
+
+
+async def test_a_login_job_whose_session_ended_while_it_was_claimed_writes_nothing(
+    hd: HotdeskWorld,
+) -> None:
+    sim, login, reboot = await _login_queued_behind_a_reboot(hd)
+    own = hd.stored(sim.mac)
+    # Another server process ended the session just after this one's runner had taken
+    # the login job: the job itself finds the session ended before it sends anything.
+    sql = dialect_sql()
+    await sql.rows(
+        "UPDATE hotdesk_session SET state = 'ENDED', end_reason = 'LOGOUT', "
+        f"ended_at = {sql.now}, open_phone_id = NULL, open_user_id = NULL WHERE id = $1",
+        [pk_of(login["session"]["id"])],
+    )
+
+    stale = await hd.base.wait_job(login["job"]["id"])
+
+    assert stale["status"] == "FAILED" and "session ended" in stale["error"], stale
+    assert (await hd.base.wait_job(reboot["id"]))["status"] == "SUCCEEDED"
+    assert CNF_XML.encode() not in sim.fetched_configs  # type: ignore[attr-defined]
+    assert hd.stored(sim.mac) == own
+
+
+async def test_a_login_queued_on_a_phone_moved_to_another_company_writes_nothing(
+    hd: HotdeskWorld,
+) -> None:
+    sim, login, reboot = await _login_queued_behind_a_reboot(hd)
+    rival = await hd.admin.data(
+        'mutation { companyCreate(input: {name: "Rival"}) { company { id } } }'
+    )
+
+    moved = await hd.admin.data(
+        "mutation($mac: MacAddress!, $c: ID!) { phoneUpdate(mac: $mac, input: {companyId: $c})"
+        " { userErrors { code } } }",
+        {"mac": sim.mac, "c": rival["companyCreate"]["company"]["id"]},
+    )
+
+    assert moved["phoneUpdate"]["userErrors"] == []
+    assert (await hd.base.wait_job(login["job"]["id"]))["status"] == "CANCELLED"
+    assert (await hd.base.wait_job(reboot["id"]))["status"] == "SUCCEEDED"
+    session = await hd.until_session(
+        login["session"]["id"],
+        lambda s: s["logoutJob"] is not None and s["logoutJob"]["status"] in ("SUCCEEDED", "FAILED"),
+    )
+    assert session["endReason"] == "LOGOUT"
+    assert CNF_XML.encode() not in sim.fetched_configs  # type: ignore[attr-defined]
+    assert hd.stored(sim.mac) != CNF_XML.encode()
