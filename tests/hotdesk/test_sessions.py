@@ -3,6 +3,8 @@ own refusal of a second unended session."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from tortoise.exceptions import IntegrityError
 
@@ -147,12 +149,14 @@ async def test_the_database_refuses_a_second_unended_session_on_a_phone(
         "open_phone_id": phone.id,
     }
     at = phone.created_at
+    # Far from expiry: the server's expiry sweep must not end the session meanwhile.
+    later = at + timedelta(days=1)
     await HotdeskSession.create(
-        sip_user_id=alice.id, open_user_id=alice.id, started_at=at, expires_at=at, **common
+        sip_user_id=alice.id, open_user_id=alice.id, started_at=at, expires_at=later, **common
     )
     with pytest.raises(IntegrityError):
         await HotdeskSession.create(
-            sip_user_id=bob.id, open_user_id=bob.id, started_at=at, expires_at=at, **common
+            sip_user_id=bob.id, open_user_id=bob.id, started_at=at, expires_at=later, **common
         )
     other = await hd.hotdesk_phone(None)
     with pytest.raises(IntegrityError):
@@ -163,7 +167,7 @@ async def test_the_database_refuses_a_second_unended_session_on_a_phone(
             sip_user_id=alice.id,
             open_user_id=alice.id,
             started_at=at,
-            expires_at=at,
+            expires_at=later,
         )
 
 
