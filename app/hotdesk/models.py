@@ -103,11 +103,15 @@ class HotdeskPinFailure(Model):
     )
     # A correct PIN clears the user's count (the phone's count keeps it).
     counts_for_user = fields.BooleanField(default=True)
+    # For an extension no user has: "<company id>:<extension>", counted like a user, so an
+    # unknown extension locks after as many wrong PINs as a real one (the lockout must not
+    # tell which extensions exist).
+    unknown_extension = fields.CharField(max_length=48, null=True)
     at = fields.DatetimeField()
 
     class Meta:
         table = "hotdesk_pin_failure"
-        indexes = (("sip_user", "at"), ("phone", "at"))
+        indexes = (("sip_user", "at"), ("phone", "at"), ("unknown_extension", "at"))
 
 
 class HotdeskLock(Model):

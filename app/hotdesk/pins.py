@@ -61,17 +61,29 @@ async def _serialize_user(sql: DialectSql, user_id: int) -> None:
         await sql.rows("SELECT pg_advisory_xact_lock($1, $2)", [USER_PIN_LOCK, user_id])
 
 
-async def _record_attempt(user_id: int | None, phone_id: int | None) -> int:
+async def _record_attempt(user_id: int | None, phone_id: int | None, unknown: str | None) -> int:
     sql = dialect_sql()
     rows = await sql.rows(
-        'INSERT INTO "hotdesk_pin_failure" ("sip_user_id", "phone_id", "counts_for_user", "at") '
-        f"VALUES ($1, $2, TRUE, {sql.now}) RETURNING id",
-        [user_id, phone_id],
+        'INSERT INTO "hotdesk_pin_failure" '
+        '("sip_user_id", "phone_id", "counts_for_user", "unknown_extension", "at") '
+        f"VALUES ($1, $2, TRUE, $3, {sql.now}) RETURNING id",
+        [user_id, phone_id, unknown],
     )
     return int(rows[0]["id"])
 
 
-async def _refusal(attempt_id: int, user_id: int | None, phone_id: int | None) -> Outcome | None:
+async def _unknown_failures(sql: DialectSql, unknown: str) -> int:
+    rows = await sql.rows(
+        "SELECT COUNT(*) AS n FROM hotdesk_pin_failure "
+        f"WHERE unknown_extension = $1 AND at > {earlier(sql, 2)}",
+        [unknown, WINDOW],
+    )
+    return int(rows[0]["n"])
+
+
+async def _refusal(
+    attempt_id: int, user_id: int | None, phone_id: int | None, unknown: str | None
+) -> Outcome | None:
     """Whether the attempt just stored is refused without checking its PIN: the wrong
     attempts in the window (itself included) over the phone's or the user's limit, or
     a lock of the user. One statement: one view of the database."""
@@ -92,6 +104,8 @@ async def _refusal(attempt_id: int, user_id: int | None, phone_id: int | None) -
     if phone_id is not None and int(counts["at_phone"]) > PHONE_LIMIT:
         refusal = Outcome.PHONE_BLOCKED
     elif user_id is not None and (int(counts["locks"]) or int(counts["of_user"]) > MAX_WRONG):
+        refusal = Outcome.LOCKED
+    elif unknown is not None and await _unknown_failures(sql, unknown) > MAX_WRONG:
         refusal = Outcome.LOCKED
     if refusal is not None:
         # Nothing was checked: the attempt is forgotten (as one never made).
@@ -152,11 +166,17 @@ async def _lock_if_too_many(user_id: int) -> bool:
 
 
 async def check_pin(
-    user_id: int | None, pin_hash: str | None, pin: str, phone_id: int | None
+    user_id: int | None,
+    pin_hash: str | None,
+    pin: str,
+    phone_id: int | None,
+    unknown: str | None = None,
 ) -> Outcome:
-    """Check ``pin`` for the user (``None``: an unknown extension) at the phone."""
-    attempt = await _record_attempt(user_id, phone_id)
-    refusal = await _refusal(attempt, user_id, phone_id)
+    """Check ``pin`` for the user (``None``: an unknown extension, named by ``unknown``,
+    "<company id>:<extension>", which locks like a user) at the phone."""
+    unknown = unknown if user_id is None else None
+    attempt = await _record_attempt(user_id, phone_id, unknown)
+    refusal = await _refusal(attempt, user_id, phone_id, unknown)
     if refusal is not None:
         return refusal
     stored = pin_hash or _dummy_hash()
@@ -164,6 +184,8 @@ async def check_pin(
     if right and user_id is not None and pin_hash is not None:
         return Outcome.RIGHT if await _accept(attempt, user_id) else Outcome.LOCKED
     if user_id is None:
+        if unknown is not None and await _unknown_failures(dialect_sql(), unknown) >= MAX_WRONG:
+            return Outcome.LOCKED
         return Outcome.WRONG
     return Outcome.LOCKED if await _lock_if_too_many(user_id) else Outcome.WRONG
 

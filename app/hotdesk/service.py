@@ -186,7 +186,7 @@ async def login(
             raise _not_allowed(user)
         if pin is None or pin == "":
             raise invalid("The PIN is required", "pin")
-        await _check_pin(user, pin, phone)
+        await _check_pin(user, pin, phone, extension)
     elif viewer is not None and (pin is None or pin == ""):
         # An admin of the phone's company logs the user in for them: no PIN.
         if not administers(viewer, company_id):
@@ -198,7 +198,7 @@ async def login(
         if pin is None or pin == "":
             raise invalid("The PIN is required", "pin")
         user = await _user_by_extension(company_id, extension)
-        await _check_pin(user, pin, phone)
+        await _check_pin(user, pin, phone, extension)
         assert user is not None
 
     if not user.hotdesk_allowed:
@@ -220,7 +220,7 @@ def _not_allowed(user: SipUser) -> UserInputError:
     )
 
 
-async def _check_pin(user: SipUser | None, pin: str, phone: Phone) -> None:
+async def _check_pin(user: SipUser | None, pin: str, phone: Phone, extension: str) -> None:
     """Refuse a locked user, a phone with too many wrong attempts, and a wrong PIN (an
     unknown extension, or a user that may not hot-desk or has no PIN, gets the same
     answer as a wrong PIN)."""
@@ -230,6 +230,7 @@ async def _check_pin(user: SipUser | None, pin: str, phone: Phone) -> None:
         user.pin_hash if usable and user is not None else None,
         pin,
         phone.id,
+        unknown=f"{phone.company_id}:{extension}"[:48],  # type: ignore[attr-defined]
     )
     if outcome == pins.Outcome.PHONE_BLOCKED:
         raise locked(PHONE_BLOCKED, "pin")

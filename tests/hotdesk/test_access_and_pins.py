@@ -94,6 +94,27 @@ async def test_an_unknown_extension_and_a_wrong_pin_get_the_same_answer(
     await _nothing_changed(hd, sim.mac, before)
 
 
+async def test_an_unknown_extension_locks_after_as_many_wrong_pins_as_a_real_one(
+    hd: HotdeskWorld,
+) -> None:
+    """The lockout must not tell which extensions exist either."""
+    one, other = await hd.base.sim(), await hd.base.sim()  # apart: each phone has its limit
+    await hd.hotdesk_phone(one)
+    await hd.hotdesk_phone(other)
+    alice = await hd.hotdesk_user(pin="1234")
+    real = [await hd.login(one.mac, alice.extension_number, "0000") for _ in range(6)]
+    unknown = [await hd.login(other.mac, "4242", "0000") for _ in range(6)]
+
+    def codes(answers: list[dict]) -> list[str]:
+        return [a["userErrors"][0]["code"] for a in answers]
+
+    assert codes(real) == ["INVALID"] * 4 + ["LOCKED"] * 2
+    assert codes(unknown) == codes(real)
+    assert [a["userErrors"][0]["message"] for a in unknown] == [
+        a["userErrors"][0]["message"] for a in real
+    ]
+
+
 async def test_five_wrong_pins_from_phones_and_the_api_lock_the_user(hd: HotdeskWorld) -> None:
     first, second = await hd.base.sim(), await hd.base.sim()
     await hd.hotdesk_phone(first)
