@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from app.core.errors import UserError, UserInputError, UserInputErrors, invalid, required
+from app.core.scalars import normalize_mac
 
 Path = tuple[str, ...]
 Cleaner = Callable[[Any, Path], Any]
@@ -155,6 +156,26 @@ def argument_text(value: str | None, max_length: int, arg: str) -> str | None:
     if len(text) > max_length:
         raise BadRequestError(f"'{arg}' must be at most {max_length} characters.")
     return text or None
+
+
+def mac_input(value: str, *field: str) -> str:
+    """A MAC address given to a mutation, as stored (12 upper-case hex digits); one that
+    is not is a userError ``INVALID`` on ``field``."""
+    try:
+        return normalize_mac(value)
+    except ValueError as exc:
+        raise invalid(str(exc), *field) from None
+
+
+def mac_argument(value: str) -> str:
+    """A MAC address given to a query (a filter's ``mac``), as stored; one that is not is
+    a top-level error (queries have no payload for userErrors)."""
+    from app.core.errors import BadRequestError
+
+    try:
+        return normalize_mac(value)
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from None
 
 
 def search_text(value: str | None, arg: str = "filter.search") -> str | None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from app.core.context import Info, viewer_of
-from app.core.errors import BadRequestError
 from app.core.pagination import Connection, PageArgs, paginate
-from app.core.scalars import normalize_mac
 from app.core.scope import visible
+from app.core.validation import mac_argument
 from app.deploy import models
 from app.deploy.filters import DeployJobFilter
 from app.deploy.loaders import NEWEST_FIRST
@@ -30,11 +29,7 @@ async def _deploy_jobs(
     qs = visible(models.DeployJob, viewer_of(info))
     if filter is not None:
         if filter.mac is not None:
-            try:
-                mac = normalize_mac(filter.mac)
-            except ValueError as exc:
-                raise BadRequestError(str(exc)) from None
-            qs = qs.filter(phone__mac=mac)
+            qs = qs.filter(phone__mac=mac_argument(filter.mac))
         if filter.status is not None:
             qs = qs.filter(status=models.DeployJobStatus(filter.status))
         if filter.kind is not None:

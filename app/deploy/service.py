@@ -52,8 +52,9 @@ from app.core.errors import (
 from app.core.events import get_bus, is_resync
 from app.core.ids import decode_id
 from app.core.models import Company, Role
-from app.core.scalars import format_mac, normalize_mac
+from app.core.scalars import format_mac
 from app.core.scope import require_write, visible
+from app.core.validation import mac_input
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.pipeline import bus_message, event_message, finish_unclaimed, publish
 from app.deploy.sql import ENQUEUE_LOCK, as_datetime, dialect_sql
@@ -146,15 +147,8 @@ async def announce(messages: list[dict[str, Any]]) -> None:
         wake_runner()
 
 
-def _mac(value: str, *field: str) -> str:
-    try:
-        return normalize_mac(value)
-    except ValueError as exc:
-        raise invalid(str(exc), *field) from None
-
-
 async def _visible_phone(viewer: Viewer, mac: str, *field: str) -> Phone:
-    phone = await visible(Phone, viewer).get_or_none(mac=_mac(mac, *field))
+    phone = await visible(Phone, viewer).get_or_none(mac=mac_input(mac, *field))
     if phone is None:
         raise not_found("Phone", *field)
     return phone
@@ -164,7 +158,7 @@ async def _deployable_phone(viewer: Viewer, mac: str) -> Phone:
     """The phone a caller may deploy a profile to: the phones it sees, and for a USER
     allowed to hot-desk, every ACTIVE hot-desk phone of its company (the Phone scope
     rule's "deploy" action)."""
-    phone = await visible(Phone, viewer, action="deploy").get_or_none(mac=_mac(mac, "mac"))
+    phone = await visible(Phone, viewer, action="deploy").get_or_none(mac=mac_input(mac, "mac"))
     if phone is None:
         raise not_found("Phone", "mac")
     return phone

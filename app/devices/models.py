@@ -216,6 +216,15 @@ def _hotdesk_phones(v: Viewer) -> Q:
     return Q(company_id=v.company_id, can_hotdesk=True, status=PhoneStatus.ACTIVE)
 
 
+def _company_phones(v: Viewer) -> Q:
+    """Every phone of its company, which a USER may name for a hot-desk login or logout
+    (whether it may log in there — a hot-desk phone, ACTIVE, its own user — hot desking
+    decides, with answers that say why)."""
+    if v.company_id is None:
+        return Q(id__in=[])
+    return Q(company_id=v.company_id)
+
+
 register_rule(PhoneModel, Rule(None, lambda v: Q(), company_admin_writes=False))
 register_rule(
     PhoneTemplate,
@@ -228,7 +237,7 @@ register_rule(
     Rule(
         "company_id",
         lambda v: Q(lines__sip_user_id=v.sip_user_id),
-        user_actions={"deploy": _hotdesk_phones},
+        user_actions={"deploy": _hotdesk_phones, "hotdesk": _company_phones},
     ),
 )
 register_rule(PhoneLine, Rule("phone__company_id", lambda v: Q(sip_user_id=v.sip_user_id)))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from app.core.context import Info, viewer_of
-from app.core.errors import BadRequestError
 from app.core.ids import decode_arg
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
-from app.core.scalars import normalize_mac
 from app.core.scope import visible
+from app.core.validation import mac_argument
 from app.hotdesk import models
 from app.hotdesk.filters import HotdeskSessionFilter
 from app.hotdesk.types import HotdeskSession
@@ -36,11 +35,7 @@ class HotdeskQuery:
             if filter.company_id is not None:
                 qs = qs.filter(company_id=decode_arg(filter.company_id, "Company", "companyId"))
             if filter.mac is not None:
-                try:
-                    mac = normalize_mac(filter.mac)
-                except ValueError as exc:
-                    raise BadRequestError(str(exc)) from None
-                qs = qs.filter(phone__mac=mac)
+                qs = qs.filter(phone__mac=mac_argument(filter.mac))
             if filter.sip_user_id is not None:
                 qs = qs.filter(sip_user_id=decode_arg(filter.sip_user_id, "SipUser", "sipUserId"))
             if filter.open is True:

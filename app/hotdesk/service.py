@@ -47,8 +47,9 @@ from app.core.errors import (
 )
 from app.core.ids import decode_id
 from app.core.models import Role
-from app.core.scalars import format_mac, normalize_mac
+from app.core.scalars import format_mac
 from app.core.scope import administers, visible
+from app.core.validation import mac_input
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.pipeline import bus_message, now, publish
 from app.deploy.service import announce, stage_job
@@ -88,23 +89,12 @@ def _requested_by(actor: Actor) -> str:
 # ---------------------------------------------------------------- looking things up
 
 
-def _mac(value: str) -> str:
-    try:
-        return normalize_mac(value)
-    except ValueError as exc:
-        raise invalid(str(exc), "mac") from None
-
-
 async def _phone_for(viewer: Viewer, mac: str) -> Phone:
     """The phone named by ``mac`` if it is in the caller's company (NOT_FOUND otherwise:
     another company's phone behaves as if it did not exist)."""
-    normalized = _mac(mac)
-    if viewer.role == Role.USER:
-        # A USER sees only the phones with its lines, but may hot-desk at any of its
-        # company's shared phones.
-        phone = await Phone.get_or_none(mac=normalized, company_id=viewer.company_id)
-    else:
-        phone = await visible(Phone, viewer).get_or_none(mac=normalized)
+    # A USER sees only the phones with its lines, but may hot-desk at any of its
+    # company's shared phones: the Phone scope rule's "hotdesk" action.
+    phone = await visible(Phone, viewer, action="hotdesk").get_or_none(mac=mac_input(mac, "mac"))
     if phone is None:
         raise not_found("Phone", "mac")
     return phone
