@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: serve test lint migrate schema install install-test clean migration migrations-squash assets
+.PHONY: serve test bench lint migrate schema install install-test clean migration migrations-squash assets
 
 # Each set-up stage says what it does in one line (they run the first time only); pip
 # is asked to print errors only (-qq), not its notices and build-backend warnings.
@@ -76,6 +76,12 @@ migrate: $(VENV)/.installed
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-test $(DEV_TOOLS) $(ASSETS)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# Benchmarks are not tests: `make bench` runs the GraphQL layer against a hand-written
+# endpoint on PostgreSQL (BENCH_DATABASE_URL: created if missing, and emptied).
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_graphql
+bench: $(VENV)/.installed-test
+	$(PY) bench/graphql_vs_handwritten.py --database-url $(BENCH_DATABASE_URL) $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check app tests bench

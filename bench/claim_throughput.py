@@ -19,29 +19,15 @@ import argparse
 import asyncio
 import os
 import secrets
-import signal
-import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import asyncpg
-import httpx
+from support import Server, dsn, fresh_database
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-claim-token"
 KEPT_TABLES = ("aerich", "phone_model", "phone_template")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
 
 
 async def _empty(conn: asyncpg.Connection) -> None:
@@ -79,52 +65,10 @@ async def _seed(url: str, phones: int) -> None:
         await Tortoise.close_connections()
 
 
-class Server:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
-        self.env = {**env, "PHONEGRAPH_PORT": str(self.port)}
-        self.log = log
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "app",
-                "serve",
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=out,
-            )
-        async with httpx.AsyncClient() as http:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                if self.proc.returncode is not None:
-                    raise SystemExit(f"server exited: {self.log.read_text()[-2000:]}")
-                try:
-                    if (await http.get(f"http://127.0.0.1:{self.port}/healthz")).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise SystemExit("server did not start")
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 30)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-
-
 async def one_round(
     url: str, redis_url: str | None, processes: int, jobs: int, concurrency: int, work: Path
 ) -> dict:
-    conn = await asyncpg.connect(_dsn(url))
+    conn = await asyncpg.connect(dsn(url))
     try:
         await _empty(conn)
     finally:
@@ -146,7 +90,7 @@ async def one_round(
     try:
         for server in servers:
             await server.start()
-        conn = await asyncpg.connect(_dsn(url))
+        conn = await asyncpg.connect(dsn(url))
         try:
             queued_at = time.perf_counter()
             await conn.execute(
@@ -185,18 +129,7 @@ async def one_round(
 
 
 async def main(url: str, redis_url: str | None, jobs: int, concurrency: int, rounds: int) -> None:
-    sys.path.insert(0, str(ROOT))
-    from app.db import migrate
-
-    conn = await asyncpg.connect(_dsn(url))
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-    from tortoise import Tortoise
-
-    await migrate(url)
-    await Tortoise.close_connections()
+    await fresh_database(url)
 
     work = Path(tempfile.mkdtemp(prefix="phonegraph-claims-"))
     print(
