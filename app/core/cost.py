@@ -14,6 +14,7 @@ validation, before anything runs.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -45,7 +46,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from app.settings import Settings
+from app.settings import Settings, get_settings
 
 CODE = "QUERY_TOO_LARGE"
 PAGE_ARGUMENTS = ("first", "last")
@@ -252,6 +253,27 @@ def query_too_large(nodes: int, limit: int) -> GraphQLError:
 # flood of them queues instead of crowding out the event loop's share of the CPU.
 _VALIDATION_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="graphql-validate")
 
+# Query texts found valid, with what their rules depended on: a valid document stays
+# valid for the same schema and limits, so it is not validated again (frontends send the
+# same few documents all day). Only valid texts are kept, at most VALID_CACHE_SIZE, the
+# least recently used dropped first: invalid or one-off texts cannot grow it.
+VALID_CACHE_SIZE = 512
+_valid: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+
+
+def _valid_key(ctx: Any) -> tuple[Any, ...] | None:
+    if not isinstance(ctx.query, str):
+        return None
+    s = get_settings()
+    return (id(ctx.schema), ctx.query, s.max_query_depth, s.max_aliases, s.max_tokens)
+
+
+def _remember_valid(key: tuple[Any, ...]) -> None:
+    _valid[key] = None
+    _valid.move_to_end(key)
+    while len(_valid) > VALID_CACHE_SIZE:
+        _valid.popitem(last=False)
+
 
 class QueryNodeBudget(SchemaExtension):
     """Refuses an operation whose possible result size is over ``max_nodes``.
@@ -274,7 +296,11 @@ class QueryNodeBudget(SchemaExtension):
         document = ctx.graphql_document
         if document is not None:
             errors = ctx.pre_execution_errors  # validated (or refused) by an earlier extension?
-            if errors is None:
+            key = _valid_key(ctx) if errors is None else None
+            if key is not None and key in _valid:
+                _valid.move_to_end(key)
+                errors = []
+            elif errors is None:
                 errors = await asyncio.get_running_loop().run_in_executor(
                     _VALIDATION_POOL,
                     validate_document,
@@ -282,6 +308,8 @@ class QueryNodeBudget(SchemaExtension):
                     document,
                     ctx.validation_rules,
                 )
+                if not errors and key is not None:
+                    _remember_valid(key)
             if not errors:
                 nodes = possible_nodes(
                     ctx.schema._schema, document, ctx.variables, ctx.operation_name

@@ -177,6 +177,11 @@ class DeployEvent:
             event_id=int(event["id"]),
         )
 
+    @property
+    def shared_key(self) -> tuple[str, int]:
+        """The same event for every subscriber (see app.core.execution)."""
+        return ("DeployEvent", self.event_id)
+
     @strawberry.field(
         description="Identifies the event; later events have greater ids in the order the "
         "server stored them. Give it as phoneEvents(after:) to resume a stream after it."

@@ -264,6 +264,34 @@ async def test_variables_for_first_are_honoured(admin: GraphQLClient) -> None:
     assert await admin.data(NESTED, {"outer": 199, "inner": 250})  # 49,949 nodes
 
 
+async def test_a_document_validated_once_is_still_counted_with_every_request_s_variables(
+    admin: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Valid documents are not validated again (frontends send the same few all day), but
+    the budget depends on the variables and is counted every time; an invalid document
+    is never remembered."""
+    import app.core.cost as cost
+
+    calls: list[object] = []
+    real = cost.validate_document
+
+    def validate(*args: object) -> object:
+        calls.append(args[1])
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cost, "validate_document", validate)
+    document = NESTED + " "  # a text no earlier test sent
+    assert await admin.data(document, {"outer": 10, "inner": 10})
+    assert await admin.data(document, {"outer": 20, "inner": 10})
+    _assert_refused(await admin.execute(document, {"outer": 200, "inner": 251}), "50,400")
+    assert len(calls) == 1
+    invalid = "{ companies(first: 1) { nodes { noSuchField } } }"
+    for _ in range(2):
+        (error,) = (await admin.execute(invalid))["errors"]
+        assert "noSuchField" in error["message"]
+    assert len(calls) == 3
+
+
 async def test_named_and_inline_fragments_are_counted(admin: GraphQLClient) -> None:
     named = (
         "fragment Phones on Company { phones(first: 500) { nodes { mac } } }"
