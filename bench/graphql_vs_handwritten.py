@@ -371,7 +371,8 @@ async def main(args: argparse.Namespace) -> None:
     try:
         await graphql.start()
         await yardstick.start()
-        await compare(graphql, yardstick, args.concurrency, args.seconds, args.rounds)
+        if args.rounds:
+            await compare(graphql, yardstick, args.concurrency, args.seconds, args.rounds)
         await yardstick.stop()
         if args.subscribers:
             await subscribers(graphql, args.subscribers, args.jobs)
@@ -392,7 +393,9 @@ if __name__ == "__main__":
     )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per server and query")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds per server and query (0: none)"
+    )
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=20, help="jobs whose events they get")
     args = parser.parse_args()

@@ -53,6 +53,31 @@ class _SharedLoader(DataLoader[Any, Any]):
     def load(self, key: Any) -> asyncio.Future[Any]:
         return asyncio.shield(super().load(key))
 
+    def peek(self, key: Any) -> Any:
+        """The value loaded for ``key`` already, or :data:`MISSING` (not asked for yet,
+        still loading, or failed: then :meth:`load` gives the outcome)."""
+        future = self.cache_map.get(key)
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return MISSING
+        return future.result()
+
+
+MISSING: Any = object()
+
+
+def now_or_later(loader: DataLoader[Any, Any], key: Any, convert: Callable[[Any], Any]) -> Any:
+    """``convert`` of ``loader``'s value for ``key``: at once when it is loaded already
+    (a list resolver loaded the level ahead), else an awaitable of it. A resolver that
+    returns this is resolved without a task when the value is there."""
+    value = loader.peek(key) if isinstance(loader, _SharedLoader) else MISSING
+    if value is not MISSING:
+        return convert(value)
+
+    async def later() -> Any:
+        return convert(await loader.load(key))
+
+    return later()
+
 
 class Loaders:
     """A registry of DataLoaders, one set per request (or per subscription event)."""
@@ -86,6 +111,25 @@ class Loaders:
 
         return self._get(("batch", model, key), run)
 
+    def one_loader(self, model: type[M], purpose: str = "") -> DataLoader[int, M | None]:
+        """The loader behind :meth:`one`."""
+
+        async def load(rows: QuerySet[Any], ids: list[int]) -> list[Any]:
+            found = {r.id: r for r in await rows.filter(id__in=ids)}
+            return [found.get(i) for i in ids]
+
+        return self.batch(("one", purpose), model, load)
+
+    def children_loader(
+        self, model: type[M], fk: str, order: Sequence[str] = ("id",)
+    ) -> DataLoader[int, list[M]]:
+        """The loader behind :meth:`children`."""
+
+        async def load(rows: QuerySet[Any], keys: list[int]) -> list[list[Any]]:
+            return await capped_lists(rows, fk, keys, order)
+
+        return self.batch(("children", fk, tuple(order)), model, load)
+
     async def one(self, model: type[M], pk: int | None, purpose: str = "") -> M | None:
         """Row ``pk`` of ``model`` if the viewer may see it (``None`` otherwise).
 
@@ -93,23 +137,14 @@ class Loaders:
         so a query costs the same number of statements every time."""
         if pk is None:
             return None
-
-        async def load(rows: QuerySet[Any], ids: list[int]) -> list[Any]:
-            found = {r.id: r for r in await rows.filter(id__in=ids)}
-            return [found.get(i) for i in ids]
-
-        return await self.batch(("one", purpose), model, load).load(pk)
+        return await self.one_loader(model, purpose).load(pk)
 
     async def children(
         self, model: type[M], fk: str, parent_id: int, order: Sequence[str] = ("id",)
     ) -> list[M]:
         """The visible rows of ``model`` whose ``fk`` is ``parent_id``, by ``order``
         (``-name`` for descending): at most :data:`LIST_CAP`, paged in the database."""
-
-        async def load(rows: QuerySet[Any], keys: list[int]) -> list[list[Any]]:
-            return await capped_lists(rows, fk, keys, order)
-
-        return await self.batch(("children", fk, tuple(order)), model, load).load(parent_id)
+        return await self.children_loader(model, fk, order).load(parent_id)
 
     async def unscoped_one(self, model: type[M], pk: int | None, *, reason: str) -> M | None:
         """Row ``pk`` of ``model`` whatever the viewer's scope.

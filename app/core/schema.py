@@ -12,6 +12,7 @@ from app.core.context import Info, viewer_of
 from app.core.errors import forbidden, returns_user_errors
 from app.core.ids import decode_arg, to_global_id
 from app.core.inputs import provided
+from app.core.lookahead import load_ahead_connection
 from app.core.node import Node, resolve_nodes
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.scope import visible
@@ -64,12 +65,14 @@ class CoreQuery:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Company]:
-        return await paginate(
+        page = await paginate(
             visible(models.Company, viewer_of(info)),
             PageArgs(first, after, last, before),
             [OrderKey("name")],
             Company.from_model,
         )
+        await load_ahead_connection(info, [node.row for node in page.nodes])
+        return page
 
     @strawberry.field(
         description="API tokens, newest first (admins): system admins see every token, "

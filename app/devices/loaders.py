@@ -21,9 +21,14 @@ M = TypeVar("M", bound=Model)
 T = TypeVar("T")
 
 
+def phone_lines_loader(info: Info) -> DataLoader[int, list[models.PhoneLine]]:
+    """Phones' lines, by port."""
+    return loaders_of(info).children_loader(models.PhoneLine, "phone_id", ("port",))
+
+
 async def phone_lines(info: Info, phone_id: int) -> list[models.PhoneLine]:
     """A phone's lines, by port."""
-    return await loaders_of(info).children(models.PhoneLine, "phone_id", phone_id, ("port",))
+    return await phone_lines_loader(info).load(phone_id)
 
 
 async def dect_members(info: Info, base_id: int) -> list[models.DectMember]:
@@ -64,13 +69,12 @@ def user_phones(info: Info) -> DataLoader[int, list[models.Phone]]:
     return loaders_of(info).batch("devices.user_phones", models.Phone, load)
 
 
-async def company_phones(
+def company_phones_loader(
     info: Info,
-    company_id: int,
     args: PageArgs,
     filter: PhoneFilter | None,
     to_node: Callable[[models.Phone], T],
-) -> Connection[T]:
+) -> DataLoader[int, Connection[T]]:
     """A company's phones (``Company.phones``), by MAC.
 
     One query loads the page of every company of the page (per filter and page
@@ -93,4 +97,15 @@ async def company_phones(
         tuple(sorted((k, str(v)) for k, v in provided(filter).items())),
         args,
     )
-    return await loaders_of(info).batch(key, models.Phone, load).load(company_id)
+    return loaders_of(info).batch(key, models.Phone, load)
+
+
+async def company_phones(
+    info: Info,
+    company_id: int,
+    args: PageArgs,
+    filter: PhoneFilter | None,
+    to_node: Callable[[models.Phone], T],
+) -> Connection[T]:
+    """One company's page of :func:`company_phones_loader`."""
+    return await company_phones_loader(info, args, filter, to_node).load(company_id)

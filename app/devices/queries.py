@@ -6,6 +6,7 @@ import strawberry
 
 from app.core.context import Info, viewer_of
 from app.core.ids import decode_arg
+from app.core.lookahead import load_ahead_connection
 from app.core.pagination import (
     Connection,
     OrderKey,
@@ -41,7 +42,9 @@ async def _phones(
     order_by: PhoneOrder | None = None,
 ) -> Connection[Phone]:
     qs = filter_phones(visible(models.Phone, viewer_of(info)), filter)
-    return await paginate(qs, args, phone_order(order_by), Phone.from_model)
+    page = await paginate(qs, args, phone_order(order_by), Phone.from_model)
+    await load_ahead_connection(info, [node.row for node in page.nodes])
+    return page
 
 
 async def _phone(info: Info, mac: str) -> Phone | None:

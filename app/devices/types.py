@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -11,6 +12,8 @@ from app.core.context import Info, loaders_of, viewer_of
 from app.core.errors import payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
+from app.core.loaders import now_or_later
+from app.core.lookahead import flatten, prefetch, present
 from app.core.models import Company as CompanyRow
 from app.core.models import Role
 from app.core.node import Node, register_node
@@ -128,6 +131,18 @@ register_node("PhoneTemplate", models.PhoneTemplate, PhoneTemplate.from_model)
 # ---------------------------------------------------------------- phones
 
 
+def _company(row: CompanyRow | None) -> Company | None:
+    return Company.from_model(row) if row else None
+
+
+def _phone_model(row: models.PhoneModel | None) -> PhoneModel | None:
+    return PhoneModel.from_model(row) if row else None
+
+
+def _sip_user(row: SipUserRow | None) -> SipUser | None:
+    return SipUser.from_model(row) if row else None
+
+
 @strawberry.type(description="One line (port) of a phone.")
 class PhoneLine:
     port: int
@@ -147,11 +162,11 @@ class PhoneLine:
         )
 
     @strawberry.field(description="The SIP user on this line; null: free.")
-    async def sip_user(
-        self, info: Info
-    ) -> SipUser | None:
-        row = await loaders_of(info).one(SipUserRow, self.row.sip_user_id)  # type: ignore[attr-defined]
-        return SipUser.from_model(row) if row else None
+    def sip_user(self, info: Info) -> SipUser | None:
+        pk = self.row.sip_user_id  # type: ignore[attr-defined]
+        if pk is None:
+            return None
+        return now_or_later(loaders_of(info).one_loader(SipUserRow), pk, _sip_user)
 
 
 def _detail(column: str) -> Callable[..., Awaitable[str | None]]:
@@ -222,14 +237,18 @@ class Phone(Node):
         )
 
     @strawberry.field
-    async def company(self, info: Info) -> Company | None:
-        row = await loaders_of(info).one(CompanyRow, self.row.company_id)  # type: ignore[attr-defined]
-        return Company.from_model(row) if row else None
+    def company(self, info: Info) -> Company | None:
+        pk = self.row.company_id  # type: ignore[attr-defined]
+        if pk is None:
+            return None
+        return now_or_later(loaders_of(info).one_loader(CompanyRow), pk, _company)
 
     @strawberry.field
-    async def model(self, info: Info) -> PhoneModel | None:
-        row = await loaders_of(info).one(models.PhoneModel, self.row.model_id)  # type: ignore[attr-defined]
-        return PhoneModel.from_model(row) if row else None
+    def model(self, info: Info) -> PhoneModel | None:
+        pk = self.row.model_id  # type: ignore[attr-defined]
+        if pk is None:
+            return None
+        return now_or_later(loaders_of(info).one_loader(models.PhoneModel), pk, _phone_model)
 
     @strawberry.field(description="The template its config is rendered from.")
     async def template(self, info: Info) -> PhoneTemplate | None:
@@ -247,9 +266,13 @@ class Phone(Node):
     @strawberry.field(
         description="Its lines, by port: as many as its model has (1 without a model)."
     )
-    async def lines(self, info: Info) -> list[PhoneLine]:
-        rows = await loaders.phone_lines(info, self.row.id)
-        return [PhoneLine.from_model(r, self.row.mac) for r in rows]
+    def lines(self, info: Info) -> list[PhoneLine]:
+        mac = self.row.mac
+        return now_or_later(
+            loaders.phone_lines_loader(info),
+            self.row.id,
+            lambda rows: [PhoneLine.from_model(r, mac) for r in rows],
+        )
 
     @strawberry.field(description="The SIP user on line 1.")
     async def assignee(
@@ -402,21 +425,70 @@ register_node("DectBase", models.DectBase, DectBase.from_model)
 
 
 @field_of(Company, description="The company's phones.")
-async def phones(
+def phones(
     self: Company,
     info: Info,
     first: int | None = None,
     after: str | None = None,
     filter: PhoneFilter | None = None,
 ) -> Connection[Phone]:
-    args = PageArgs(first, after)
-    return await loaders.company_phones(info, self.row.id, args, filter, Phone.from_model)
+    loader = loaders.company_phones_loader(info, PageArgs(first, after), filter, Phone.from_model)
+    return now_or_later(loader, self.row.id, _same)
+
+
+T = TypeVar("T")
+
+
+def _same(value: T) -> T:
+    return value
 
 
 @field_of(SipUser, name="phones", description="Phones with a line assigned to the user.")
 async def user_phones(self: SipUser, info: Info) -> list[Phone]:
     rows = await loaders.user_phones(info).load(self.row.id)
     return [Phone.from_model(r) for r in rows]
+
+
+# ---------------------------------------------------------------- loading ahead
+# What a page of phones (or companies) loads for all its rows at once when the query
+# selects it (app.core.lookahead): the same loaders the resolvers above read.
+
+
+@prefetch("Phone", "model")
+async def _models_ahead(info: Info, rows: list[models.Phone], _: dict[str, Any]) -> list[Any]:
+    ids = present(r.model_id for r in rows)  # type: ignore[attr-defined]
+    return present(await loaders_of(info).one_loader(models.PhoneModel).load_many(ids))
+
+
+@prefetch("Phone", "company")
+async def _companies_ahead(info: Info, rows: list[models.Phone], _: dict[str, Any]) -> list[Any]:
+    ids = present(r.company_id for r in rows)  # type: ignore[attr-defined]
+    return present(await loaders_of(info).one_loader(CompanyRow).load_many(ids))
+
+
+@prefetch("Phone", "lines")
+async def _lines_ahead(info: Info, rows: list[models.Phone], _: dict[str, Any]) -> list[Any]:
+    return flatten(await loaders.phone_lines_loader(info).load_many([r.id for r in rows]))
+
+
+@prefetch("PhoneLine", "sipUser")
+async def _line_users_ahead(
+    info: Info, rows: list[models.PhoneLine], _: dict[str, Any]
+) -> list[Any]:
+    ids = present(r.sip_user_id for r in rows)  # type: ignore[attr-defined]
+    return present(await loaders_of(info).one_loader(SipUserRow).load_many(ids))
+
+
+@prefetch("Company", "phones")
+async def _company_phones_ahead(
+    info: Info, rows: list[CompanyRow], arguments: dict[str, Any]
+) -> list[Any] | None:
+    if arguments.get("filter") is not None or set(arguments) - {"first", "after", "filter"}:
+        return None  # a filter's loader key is built from its input object: load as usual
+    args = PageArgs(arguments.get("first"), arguments.get("after"))
+    loader = loaders.company_phones_loader(info, args, None, Phone.from_model)
+    pages = await loader.load_many([r.id for r in rows])
+    return [node.row for page in pages for node in page.nodes]
 
 
 # ---------------------------------------------------------------- payloads

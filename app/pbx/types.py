@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -11,6 +12,8 @@ from app.core.context import Info, loaders_of
 from app.core.errors import payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
+from app.core.loaders import now_or_later
+from app.core.lookahead import prefetch, present
 from app.core.node import Node, register_node
 from app.core.pagination import Connection, PageArgs
 from app.core.types import ApiToken, Company, Viewer
@@ -168,9 +171,12 @@ class SipUser(Node):
         return await _domain(info, self.row.domain_id)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Groups the user belongs to, by group name.")
-    async def groups(self, info: Info) -> list[SipGroup]:
-        rows = await loaders.user_groups(info).load(self.row.id)
-        return [SipGroup.from_model(r) for r in rows]
+    def groups(self, info: Info) -> list[SipGroup]:
+        return now_or_later(
+            loaders.user_groups(info),
+            self.row.id,
+            lambda rows: [SipGroup.from_model(r) for r in rows],
+        )
 
 
 @strawberry.type(description="A group of users that rings together under one extension.")
@@ -333,6 +339,15 @@ async def sip_user(self: ApiToken, info: Info) -> SipUser | None:
 async def viewer_sip_user(self: Viewer, info: Info) -> SipUser | None:
     row = await loaders_of(info).one(models.SipUser, self.sip_user_id_)
     return SipUser.from_model(row) if row else None
+
+
+@prefetch("SipUser", "groups")
+async def _groups_ahead(info: Info, rows: list[models.SipUser], _: dict[str, Any]) -> list[Any]:
+    """A page of users' groups at once (app.core.lookahead)."""
+    return present(
+        g for groups in await loaders.user_groups(info).load_many([r.id for r in rows])
+        for g in groups
+    )
 
 
 register_node("SipDomain", models.SipDomain, SipDomain.from_model)

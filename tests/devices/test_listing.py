@@ -187,3 +187,87 @@ async def test_a_list_is_counted_only_when_total_count_is_asked_for(
     data = await admin.data("{ phones(first: 2) { totalCount nodes { mac } } }")
     assert data["phones"]["totalCount"] == 3
     assert counts() == 1, count_queries.statements
+
+
+AHEAD = """query($first: Int, $withGroups: Boolean!) {
+  phones(first: $first) {
+    edges { node { mac ...Lines } }
+    nodes {
+      mac
+      kind: model { name }
+      ... on Phone { company { name phones(first: 2) { nodes { mac model { name } } } } }
+      lines { sipUser { username groups @include(if: $withGroups) { groupName } } }
+    }
+  }
+}
+fragment Lines on Phone { lines { port sipUser { username groups { groupName } } } }"""
+
+ONE = """query($mac: MacAddress!, $withGroups: Boolean!) {
+  phone(mac: $mac) {
+    mac ...Lines
+    kind: model { name }
+    ... on Phone { company { name phones(first: 2) { nodes { mac model { name } } } } }
+    lines { sipUser { username groups @include(if: $withGroups) { groupName } } }
+  }
+}
+fragment Lines on Phone { lines { port sipUser { username groups { groupName } } } }"""
+
+
+def _merged(a: object, b: object) -> object:
+    """Two selections of one object as one response shows them (fields merged)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _merged(a[k], b[k]) if k in a and k in b else a.get(k, b.get(k)) for k in a | b}
+    if isinstance(a, list) and isinstance(b, list):
+        return [_merged(x, y) for x, y in zip(a, b, strict=True)]
+    assert a == b
+    return a
+
+
+async def test_a_page_loaded_ahead_shows_what_each_phone_shows_alone(
+    admin: GraphQLClient, acme: Tenant, globex: Tenant, count_queries: QueryCounter
+) -> None:
+    """A list loads its rows' nested fields ahead, level by level (fragments, aliases,
+    @include, edges and nodes alike); each phone looks exactly as when asked for alone,
+    to a system admin and to a company admin, and the list costs the same at any size."""
+    from app.pbx.models import SipGroup, SipGroupMember, SipUser
+
+    cisco = await model_id(admin, "Cisco", "8845")
+    for t, tenant in enumerate((acme, globex)):
+        for i in range(4):
+            phone = await create_phone(
+                admin, mac=f"0000000040{t}{i}", companyId=tenant.company_id,
+                **({"modelId": cisco} if i % 2 else {}),
+            )
+            user = await add_sip_user(tenant.company_id, f"u{t}{i}", f"3{t}{i}")
+            if i != 3:
+                await admin.mutate(ASSIGN_LINE, {"mac": phone["mac"], "port": 1, "user": user.id})
+            row = await SipUser.get(id=user.pk)
+            for g in range(i % 3):
+                group, _ = await SipGroup.get_or_create(
+                    domain_id=row.domain_id, group_name=f"g{t}{g}",  # type: ignore[attr-defined]
+                    defaults={"display_name": f"G{g}", "extension_number": f"9{t}{g}"},
+                )
+                await SipGroupMember.create(group=group, user=row)
+
+    for client in (admin, acme.client):
+        for with_groups in (True, False):
+            page = (await client.data(AHEAD, {"first": 8, "withGroups": with_groups}))["phones"]
+            assert [e["node"]["mac"] for e in page["edges"]] == [n["mac"] for n in page["nodes"]]
+            assert page["nodes"], "the company admin sees its phones"
+            for edge, node in zip(page["edges"], page["nodes"], strict=True):
+                alone = (
+                    await client.data(ONE, {"mac": node["mac"], "withGroups": with_groups})
+                )["phone"]
+                assert _merged(edge["node"], node) == alone
+            if with_groups:
+                assert any(
+                    line["sipUser"] and line["sipUser"]["groups"]
+                    for n in page["nodes"] for line in n["lines"]
+                )
+
+    counts = []
+    for size in (2, 8):
+        count_queries.statements.clear()
+        await admin.data(AHEAD, {"first": size, "withGroups": True})
+        counts.append(sum('"deploy_job"' not in s for s in count_queries.statements))
+    assert 0 < counts[0] == counts[1], counts
