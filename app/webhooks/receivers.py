@@ -20,7 +20,7 @@ from app.webhooks.outbox import enqueue
 async def _mac_of(phone_id: int | None) -> str | None:
     if phone_id is None:
         return None
-    mac = await Phone.filter(id=phone_id).values_list("mac", flat=True).first()
+    mac = await Phone.filter(id=phone_id).first().values_list("mac", flat=True)
     return _shown(str(mac)) if mac else None
 
 

@@ -131,6 +131,16 @@ class Receiver:
                 await self.arrived.wait()
         return self.received
 
+    async def until_matching(self, check: Any, timeout: float = 20.0) -> Received:
+        """The first request ``check(request)`` holds for, once it arrived."""
+        async with asyncio.timeout(timeout):
+            while True:
+                found = [r for r in self.received if check(r)]
+                if found:
+                    return found[0]
+                self.arrived.clear()
+                await self.arrived.wait()
+
     def of(self, event: str) -> list[Received]:
         return [r for r in self.received if r.headers["PhoneGraph-Event"] == event]
 
