@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import hmac
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -98,12 +98,23 @@ class Received:
         return self.headers["PhoneGraph-Delivery"]
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_verifier() -> Callable[..., bool]:
+    """The README's signature check (its one Python block), exactly as written there."""
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    (block,) = [b for b in blocks if "def phonegraph_signature_valid" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+    return namespace["phonegraph_signature_valid"]
+
+
 def signature_valid(secret: str, received: Received) -> bool:
-    """How a receiver checks PhoneGraph-Signature (as the README says)."""
-    parts = dict(p.split("=", 1) for p in received.headers["PhoneGraph-Signature"].split(","))
-    signed = parts["t"].encode() + b"." + received.body
-    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts["v1"])
+    """How a receiver checks PhoneGraph-Signature: with the README's own function."""
+    verify = _readme_verifier()
+    return verify(secret, received.headers["PhoneGraph-Signature"], received.body)
 
 
 @dataclass

@@ -3,6 +3,7 @@ eight attempts, the secret shown once and rotatable (CONTRACT §11)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -34,6 +35,9 @@ async def test_a_delivery_is_a_signed_post_of_the_event(
     assert got.headers["Content-Type"] == "application/json"
     assert got.headers["PhoneGraph-Event"] == "PHONE_REGISTERED"
     assert signature_valid(secret, got)
+    tampered = dataclasses.replace(got, body=got.body.replace(b"PHONE_", b"PHONE-"))
+    assert not signature_valid(secret, tampered)
+    assert not signature_valid("whsec_another", got)
     body = got.json
     assert set(body) == {"id", "event", "at", "data"}
     assert body["id"] == got.delivery
