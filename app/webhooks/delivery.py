@@ -81,9 +81,20 @@ class Claim:
         return lease_clock() + needed < self.sent_at + LEASE_SECONDS * SAFE_SHARE
 
 
+async def any_due() -> bool:
+    """Whether some delivery may be claimed now: a read, so an idle process writes nothing."""
+    sql = dialect_sql()
+    rows = await sql.rows(
+        "SELECT id FROM webhook_delivery "
+        f"WHERE status = 'PENDING' AND next_attempt_at <= {sql.now} LIMIT 1",
+        [],
+    )
+    return bool(rows)
+
+
 async def claim(limit: int) -> list[Claim]:
     """Claim up to ``limit`` due deliveries (oldest due first)."""
-    if limit < 1:
+    if limit < 1 or not await any_due():
         return []
     sent_at = lease_clock()
     async with in_transaction() as conn:
@@ -208,6 +219,7 @@ class Deliverer:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
+        self._next_exhausted_check = 0.0
 
     @property
     def poll(self) -> float:
@@ -235,7 +247,10 @@ class Deliverer:
 
     async def round(self) -> int:
         """Claim what there is room for and start posting it; how many were claimed."""
-        await fail_exhausted()
+        now = lease_clock()
+        if now >= self._next_exhausted_check:
+            self._next_exhausted_check = now + LEASE_SECONDS / 2
+            await fail_exhausted()
         claims = await claim(MAX_IN_FLIGHT - len(self._in_flight))
         if not claims:
             return 0
@@ -243,7 +258,9 @@ class Deliverer:
             w.id: w for w in await Webhook.filter(id__in={c.webhook_id for c in claims})
         }
         for c in claims:
-            task = asyncio.create_task(self._attempt(c, hooks.get(c.webhook_id)))
+            task = asyncio.create_task(
+                self._attempt(c, hooks.get(c.webhook_id)), name=f"webhooks-delivery-{c.id}"
+            )
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return len(claims)
