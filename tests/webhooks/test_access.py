@@ -195,6 +195,17 @@ async def test_a_public_address_is_accepted_without_the_setting(
         acme.client, acme.company_id, "https://93.184.215.14/hook", REGISTERED
     )
     assert webhook["url"] == "https://93.184.215.14/hook" and secret
+    # Changing it to a private address is refused the same way, and changes nothing.
+    moved = (
+        await acme.client.data(
+            UPDATE, {"id": webhook["id"], "input": {"url": "http://10.0.0.5/hook"}}
+        )
+    )["webhookUpdate"]
+    assert [(e["field"], e["code"]) for e in moved["userErrors"]] == [
+        (["input", "url"], "INVALID")
+    ]
+    listed = (await acme.client.data(LIST))["webhooks"]["nodes"]
+    assert [w["url"] for w in listed] == ["https://93.184.215.14/hook"]
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
