@@ -12,6 +12,7 @@ to between the check and the connection (DNS rebinding) reaches nothing it shoul
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from typing import Any
@@ -121,7 +122,11 @@ class CheckedResolver(AbstractResolver):
             found = await self._inner.resolve(host, port, family)
         allowed = [r for r in found if address_allowed(r["host"])]
         if not allowed:
-            raise OSError(f"{host} resolves to no address a webhook may reach")
+            raise OSError(
+                errno.EADDRNOTAVAIL,
+                "the host resolves to no address a webhook may reach "
+                "(PHONEGRAPH_WEBHOOK_ALLOW_PRIVATE)",
+            )
         return allowed
 
     async def close(self) -> None:
