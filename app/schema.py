@@ -20,16 +20,27 @@ from app.pbx.mutations import PbxMutation
 from app.pbx.queries import PbxQuery
 from app.profiles.mutations import ProfilesMutation
 from app.profiles.queries import ProfilesQuery
+from app.webhooks import receivers as _webhook_receivers  # noqa: F401  (connects to signals)
+from app.webhooks.mutations import WebhooksMutation
+from app.webhooks.queries import WebhooksQuery
 
 
 @strawberry.type(description="Read anything the caller may see.")
-class Query(CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery, HotdeskQuery):
+class Query(
+    CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery, HotdeskQuery, WebhooksQuery
+):
     pass
 
 
 @strawberry.type(description="Change things; every payload carries userErrors.")
 class Mutation(
-    CoreMutation, PbxMutation, DevicesMutation, ProfilesMutation, DeployMutation, HotdeskMutation
+    CoreMutation,
+    PbxMutation,
+    DevicesMutation,
+    ProfilesMutation,
+    DeployMutation,
+    HotdeskMutation,
+    WebhooksMutation,
 ):
     pass
 

@@ -46,6 +46,16 @@ def _non_negative_float(name: str, default: float) -> float:
     return value
 
 
+def _flag(name: str) -> bool:
+    """``1``/``true``/``yes``/``on`` (any case) turn a switch on; unset or ``0``: off."""
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
+
+
 def _positive_int(name: str, default: int) -> int:
     value = _int(name, default)
     if value < 1:
@@ -169,6 +179,11 @@ class Settings:
     hotdesk_sweep_interval: float = 5.0
     # The address phones reach this server at (Cisco <servicesURL>); None: host and port.
     public_url: str | None = None
+    # CONTRACT §11: webhooks may post to loopback, link-local and private addresses
+    # (on-premises installs, tests); the first retry of a failed delivery after this
+    # many seconds, doubling with each attempt.
+    webhook_allow_private: bool = False
+    webhook_retry_seconds: float = 30.0
 
     @property
     def resolved_public_url(self) -> str:
@@ -253,6 +268,8 @@ def load_settings() -> Settings:
         hotdesk_timeout=_float("PHONEGRAPH_HOTDESK_TIMEOUT", 43200.0),
         hotdesk_sweep_interval=min(10.0, _float("PHONEGRAPH_HOTDESK_SWEEP_INTERVAL", 5.0)),
         public_url=_str("PHONEGRAPH_PUBLIC_URL"),
+        webhook_allow_private=_flag("PHONEGRAPH_WEBHOOK_ALLOW_PRIVATE"),
+        webhook_retry_seconds=_float("PHONEGRAPH_WEBHOOK_RETRY_SECONDS", 30.0),
     )
 
 

@@ -216,6 +216,7 @@ def create_app() -> Starlette:
     from app.deploy.runner import start_runner, stop_runner
     from app.hotdesk.sweeper import start_sweeper, stop_sweeper
     from app.schema import schema
+    from app.webhooks.delivery import start_deliverer, stop_deliverer
 
     settings = get_settings()
     graphql = GraphQLView(
@@ -235,9 +236,11 @@ def create_app() -> Starlette:
             await start_bus(settings.redis_url, settings.redis_channel)
             await start_runner()
             await start_sweeper()
+            await start_deliverer()
             try:
                 yield
             finally:
+                await stop_deliverer()
                 await stop_sweeper()
                 await stop_runner()
                 await stop_bus()

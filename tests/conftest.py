@@ -378,12 +378,13 @@ class QueryCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         # The server runs in this process: its background work (the deploy runner polling
-        # the queue every second, the hot-desk expiry sweep) is not the request being measured.
+        # the queue every second, the hot-desk expiry sweep, webhook deliveries) is not the
+        # request being measured.
         try:
             task = asyncio.current_task()
         except RuntimeError:
             task = None
-        if task is not None and task.get_name().startswith(("deploy-", "hotdesk-")):
+        if task is not None and task.get_name().startswith(("deploy-", "hotdesk-", "webhooks-")):
             return
         self.statements.append(record.getMessage())
 

@@ -41,6 +41,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.deploy.models import DeployEvent, DeployJobStatus, DeployStep
+from app.deploy.signals import announce_end
 from app.deploy.sql import CLAIM_LOCK, DialectSql, as_datetime, dialect_sql
 from app.devices.models import Phone
 
@@ -470,7 +471,7 @@ async def finish(
         rows = await sql.rows(
             f"UPDATE deploy_job SET status = $3, restart = $4, error = $5, "
             f"finished_at = {sql.now}, running_phone_id = NULL, running_slot = NULL, "
-            f"lease_expires_at = NULL {_FENCE} RETURNING id",
+            f"lease_expires_at = NULL {_FENCE} RETURNING id, kind",
             [lease.job_id, lease.epoch, status.value, restart, error],
         )
         if not rows:
@@ -479,6 +480,14 @@ async def finish(
         if active_profile_id is not None:
             await Phone.filter(id=lease.phone_id).update(active_profile_id=active_profile_id)
         event = await _insert_event(sql, lease.job_id, step, message)
+        await announce_end(
+            job_id=lease.job_id,
+            company_id=lease.company_id,
+            phone_id=lease.phone_id,
+            kind=rows[0]["kind"],
+            status=status.value,
+            restart=restart,
+        )
     lease.drop()  # nothing is held any more
     return event
 
@@ -558,7 +567,8 @@ async def take_over_expired(max_claims: int) -> list[TakenOver]:
         sql = dialect_sql(conn)
         expired = f"(lease_expires_at IS NULL OR lease_expires_at < {sql.now})"
         rows = await sql.rows(
-            "SELECT id, lease_epoch, restart_sent, phone_id, company_id, profile_id "
+            "SELECT id, lease_epoch, restart_sent, phone_id, company_id, profile_id, kind, "
+            "restart "
             f"FROM deploy_job WHERE status = 'RUNNING' AND {expired} "
             f"ORDER BY id LIMIT {TAKEOVER_BATCH} {sql.skip_locked()}",
             [],
@@ -589,6 +599,15 @@ async def take_over_expired(max_claims: int) -> list[TakenOver]:
             if not changed:
                 continue
             event = await _insert_event(sql, row["id"], step, message)
+            if not requeue:
+                await announce_end(
+                    job_id=row["id"],
+                    company_id=row["company_id"],
+                    phone_id=row["phone_id"],
+                    kind=row["kind"],
+                    status=DeployJobStatus.INTERRUPTED.value,
+                    restart=row["restart"],
+                )
             out.append(
                 TakenOver(
                     event=event,

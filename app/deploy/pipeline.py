@@ -32,6 +32,7 @@ from app.core.networks import address_in_phone_networks
 from app.deploy import kinds, leases
 from app.deploy.leases import Lease, LeaseLost
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
+from app.deploy.signals import announce_end
 from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone, PhoneModel
 from app.profiles.models import PhoneProfile
@@ -137,6 +138,14 @@ async def finish_unclaimed(
         if not changed:
             return False
         event = await DeployEvent.create(job_id=job.id, step=step, message=message, at=at)
+        await announce_end(
+            job_id=job.id,
+            company_id=job.company_id,  # type: ignore[attr-defined]
+            phone_id=job.phone_id,  # type: ignore[attr-defined]
+            kind=job.kind,
+            status=status.value,
+            restart=job.restart,
+        )
     job.status, job.finished_at = status, at
     await publish([bus_message(event, job)])
     return True

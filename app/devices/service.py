@@ -412,6 +412,7 @@ async def register_pending_phone(
         async with in_transaction():
             await phone.save()
             await sync_lines(phone, _line_count(model))
+            await signals.phone_registered.send(phone)
     except IntegrityError:
         return None
     return phone

@@ -12,3 +12,7 @@ phone_company_changed = Signal("devices.phone_company_changed")
 # deleted; a receiver refuses by raising a UserInputError (deploy: a job of the phone is
 # still queued or running).
 phone_deleting = Signal("devices.phone_deleting")
+
+# Sent with the new PENDING phone row inside the transaction that records it: an unknown
+# MAC fetched a config with a company's provisioning key (app.devices.provisioning).
+phone_registered = Signal("devices.phone_registered")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from app.core.errors import UserInputError
 from app.deploy.kinds import KindHooks, register_kind
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
@@ -28,7 +30,7 @@ from app.deploy.sql import dialect_sql
 from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone
 from app.devices.rendering import RENDER_MAX_BYTES, render_phone_config
-from app.hotdesk import service
+from app.hotdesk import service, signals
 from app.hotdesk.models import HotdeskEndReason, HotdeskSession, HotdeskState
 from app.profiles.models import PhoneProfile
 from app.settings import get_settings
@@ -111,17 +113,27 @@ async def logout_config(job: DeployJob, phone: Phone, target: Any) -> tuple[str,
 
 
 async def open_session(job: DeployJob) -> None:
-    """The login's config is stored: the session is OPEN, its time starts now."""
-    sql = dialect_sql()
-    await sql.rows(
-        "UPDATE hotdesk_session SET config_written = TRUE WHERE login_job_id = $1", [job.id]
-    )
-    await sql.rows(
-        "UPDATE hotdesk_session SET state = 'OPEN', "
-        f"started_at = {sql.now}, "
-        f"expires_at = {sql.later(2)} WHERE login_job_id = $1 AND state = 'PENDING'",
-        [job.id, get_settings().hotdesk_timeout],
-    )
+    """The login's config is stored: the session is OPEN, its time starts now (and
+    ``session_started`` is sent, in the same transaction, once per session)."""
+    async with in_transaction() as conn:
+        sql = dialect_sql(conn)
+        await sql.rows(
+            "UPDATE hotdesk_session SET config_written = TRUE WHERE login_job_id = $1", [job.id]
+        )
+        opened = await sql.rows(
+            "UPDATE hotdesk_session SET state = 'OPEN', "
+            f"started_at = {sql.now}, "
+            f"expires_at = {sql.later(2)} WHERE login_job_id = $1 AND state = 'PENDING' "
+            "RETURNING id, company_id, phone_id, sip_user_id",
+            [job.id, get_settings().hotdesk_timeout],
+        )
+        for row in opened:
+            await signals.session_started.send(
+                session_id=row["id"],
+                company_id=row["company_id"],
+                phone_id=row["phone_id"],
+                sip_user_id=row["sip_user_id"],
+            )
 
 
 async def login_ended(job: DeployJob, status: DeployJobStatus) -> None:

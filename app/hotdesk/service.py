@@ -53,10 +53,11 @@ from app.core.validation import mac_input
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.pipeline import bus_message, now, publish
 from app.deploy.service import announce, stage_job
+from app.deploy.signals import announce_end
 from app.deploy.sql import DialectSql, dialect_sql
 from app.devices import signals as device_signals
 from app.devices.models import Phone, PhoneModel, PhoneStatus
-from app.hotdesk import pins
+from app.hotdesk import pins, signals
 from app.hotdesk.models import HotdeskEndReason, HotdeskSession, HotdeskState, HotdeskUserProfile
 from app.pbx import signals as pbx_signals
 from app.pbx.models import SipUser
@@ -240,12 +241,21 @@ async def _end_where(
     sql: DialectSql, reason: HotdeskEndReason, condition: str, params: list[Any]
 ) -> list[dict[str, Any]]:
     """End the unended sessions matching ``condition`` ($1 and $3... are ``params``)."""
-    return await sql.rows(
+    rows = await sql.rows(
         _END.format(now=sql.now)
         + f"WHERE open_phone_id IS NOT NULL AND {condition} "
         "RETURNING id, phone_id, sip_user_id, company_id, state, login_job_id",
         [params[0], reason.value, *params[1:]],
     )
+    for row in rows:
+        await signals.session_ended.send(
+            session_id=row["id"],
+            company_id=row["company_id"],
+            phone_id=row["phone_id"],
+            sip_user_id=row["sip_user_id"],
+            end_reason=reason.value,
+        )
+    return rows
 
 
 STALE_LOGIN = "Cancelled: the hot-desk session ended before its login started"
@@ -270,7 +280,16 @@ async def _cancel_queued_logins(rows: list[dict[str, Any]]) -> list[dict[str, An
         event = await DeployEvent.create(
             job_id=job_id, step=DeployStep.CANCELLED, message=STALE_LOGIN, at=at
         )
-        messages.append(bus_message(event, await DeployJob.get(id=job_id)))
+        job = await DeployJob.get(id=job_id)
+        await announce_end(
+            job_id=job.id,
+            company_id=job.company_id,  # type: ignore[attr-defined]
+            phone_id=job.phone_id,  # type: ignore[attr-defined]
+            kind=job.kind,
+            status=DeployJobStatus.CANCELLED.value,
+            restart=job.restart,
+        )
+        messages.append(bus_message(event, job))
     return messages
 
 

@@ -1,0 +1,32 @@
+"""What deploy tells the domains above it (see app.core.signals)."""
+
+from __future__ import annotations
+
+from app.core.signals import Signal
+
+# Sent when a job reaches its final status (SUCCEEDED, FAILED, CANCELLED, INTERRUPTED),
+# inside the transaction that writes it — for a running job, the fenced write of its
+# lease holder — with keyword arguments ``job_id``, ``company_id``, ``phone_id``,
+# ``kind``, ``status`` and ``restart`` (the stored values, as plain strings and ints).
+# Sent by :func:`announce_end`, the one way every ending path sends it.
+job_ended = Signal("deploy.job_ended")
+
+
+async def announce_end(
+    *,
+    job_id: int,
+    company_id: int | None,
+    phone_id: int,
+    kind: str,
+    status: str,
+    restart: str | None,
+) -> None:
+    """Tell the receivers of :data:`job_ended` (call inside the ending transaction)."""
+    await job_ended.send(
+        job_id=job_id,
+        company_id=company_id,
+        phone_id=phone_id,
+        kind=str(getattr(kind, "value", kind)),
+        status=str(getattr(status, "value", status)),
+        restart=restart,
+    )

@@ -1,0 +1,151 @@
+"""Where a webhook may post (CONTRACT §11): http or https, to a public address.
+
+A host that is — or resolves to — a loopback, link-local, private, reserved,
+unspecified or multicast address (or a cloud metadata service) is refused unless
+``PHONEGRAPH_WEBHOOK_ALLOW_PRIVATE=1``. Unspecified and multicast addresses are never a
+webhook's, whatever the setting. The check is made when the URL is given, and again at
+every delivery on the addresses the host resolves to then; the connection goes to an
+address just checked (:class:`CheckedResolver`), so a name that changes what it resolves
+to between the check and the connection (DNS rebinding) reaches nothing it should not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from app.core.networks import NEVER_BY_DEFAULT, Address
+from app.settings import get_settings
+
+# The longest a URL's host may take to resolve, when it is given and at each delivery.
+RESOLVE_TIMEOUT = 5.0
+URL_MAX_LENGTH = 2048
+
+
+class TargetRefused(Exception):
+    """The URL, or an address its host resolves to, is not one a webhook may reach."""
+
+
+def _plain(address: Address) -> Address:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def address_allowed(address: str, allow_private: bool | None = None) -> bool:
+    """Whether a webhook may connect to the IP address ``address`` (text)."""
+    if allow_private is None:
+        allow_private = get_settings().webhook_allow_private
+    try:
+        ip = _plain(ipaddress.ip_address(address.split("%", 1)[0]))
+    except ValueError:
+        return False
+    if ip.is_unspecified or ip.is_multicast:
+        return False
+    if allow_private:
+        return True
+    if any(ip.version == net.version and ip in net for net in NEVER_BY_DEFAULT):
+        return False
+    return ip.is_global and not (ip.is_loopback or ip.is_link_local or ip.is_private)
+
+
+def parse_url(url: str) -> SplitResult:
+    """The parts of a webhook URL; :class:`TargetRefused` saying why it is not one."""
+    if len(url) > URL_MAX_LENGTH:
+        raise TargetRefused(f"url must be at most {URL_MAX_LENGTH} characters")
+    if any(ord(c) < 33 for c in url):
+        raise TargetRefused("url must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError as exc:
+        raise TargetRefused("url is not a valid URL") from exc
+    if parts.scheme not in ("http", "https"):
+        raise TargetRefused("url must start with http:// or https://")
+    if not parts.hostname:
+        raise TargetRefused("url has no host")
+    return parts
+
+
+def literal_address(host: str) -> str | None:
+    """``host`` when it is an IP address (brackets of IPv6 removed), else ``None``."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (bounded by :data:`RESOLVE_TIMEOUT`)."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, TimeoutError) as exc:
+        raise TargetRefused(f"the host {host!r} could not be resolved") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def check_url(url: str) -> str:
+    """A webhook URL given by an admin: refused (:class:`TargetRefused`) when it is not
+    http(s) or its host is or resolves to an address a webhook may not reach."""
+    parts = parse_url(url)
+    host = parts.hostname or ""
+    literal = literal_address(host)
+    addresses = [literal] if literal else await resolve(host, parts.port or 80)
+    if not addresses or not all(address_allowed(a) for a in addresses):
+        raise TargetRefused(
+            "url points to a loopback, link-local, private or otherwise non-public address "
+            "(allowed only with PHONEGRAPH_WEBHOOK_ALLOW_PRIVATE=1)"
+        )
+    return url
+
+
+class CheckedResolver(AbstractResolver):
+    """aiohttp's resolver, keeping only the addresses a webhook may reach: the
+    connection goes to an address checked at this very moment."""
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        async with asyncio.timeout(RESOLVE_TIMEOUT):
+            found = await self._inner.resolve(host, port, family)
+        allowed = [r for r in found if address_allowed(r["host"])]
+        if not allowed:
+            raise OSError(
+                errno.EADDRNOTAVAIL,
+                "the host resolves to no address a webhook may reach "
+                "(PHONEGRAPH_WEBHOOK_ALLOW_PRIVATE)",
+            )
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def check_literal_at_delivery(url: str) -> None:
+    """aiohttp connects to an IP-address host without asking the resolver: such a host
+    is checked here, at every delivery (the setting may have changed)."""
+    parts = parse_url(url)
+    literal = literal_address(parts.hostname or "")
+    if literal is not None and not address_allowed(literal):
+        raise TargetRefused("the url's address is not one a webhook may reach")
+
+
+def describe(exc: BaseException) -> str:
+    """A short account of a failed attempt, for ``lastError`` (never the URL or a secret)."""
+    text: Any = getattr(exc, "strerror", None) or getattr(
+        getattr(exc, "os_error", None), "strerror", None
+    )
+    name = type(exc).__name__
+    return f"{name}: {text}"[:500] if text else name

@@ -1,0 +1,70 @@
+"""The outbox: deliveries commit with the change they tell of, and an attempt's result is
+written only under the claim it was made with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from app.deploy.sql import dialect_sql
+from app.webhooks import delivery
+from app.webhooks.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEvent
+from app.webhooks.outbox import enqueue
+from tests.deploy.conftest import pk_of
+from tests.webhooks.conftest import create_webhook
+
+
+class _Undone(Exception):
+    pass
+
+
+async def test_a_delivery_is_written_and_undone_with_the_change_it_tells_of(
+    admin: Any, tenant_factory: Any
+) -> None:
+    await delivery.stop_deliverer()
+    acme = await tenant_factory("Acme")
+    await create_webhook(acme.client, acme.company_id, "https://93.184.215.1/h", ["ROLLOUT_ENDED"])
+    company = pk_of(acme.company_id)
+
+    with pytest.raises(_Undone):
+        async with in_transaction():
+            written = await enqueue(company, WebhookEvent.ROLLOUT_ENDED, {"id": "x"})
+            assert len(written) == 1
+            raise _Undone  # the change fails: its delivery goes with it
+    assert await WebhookDelivery.all().count() == 0
+
+    async with in_transaction():
+        await enqueue(company, WebhookEvent.ROLLOUT_ENDED, {"id": "y"})
+        # Not subscribed, or another company's: nothing.
+        assert await enqueue(company, WebhookEvent.PHONE_REGISTERED, {"id": "z"}) == []
+        assert await enqueue(company + 1, WebhookEvent.ROLLOUT_ENDED, {"id": "z"}) == []
+    [row] = await WebhookDelivery.all()
+    assert row.status == WebhookDeliveryStatus.PENDING and row.attempts == 0
+    assert '"data":{"id":"y"}' in row.payload
+
+
+async def test_a_claim_taken_over_writes_nothing(admin: Any, tenant_factory: Any) -> None:
+    await delivery.stop_deliverer()
+    acme = await tenant_factory("Acme")
+    await create_webhook(acme.client, acme.company_id, "https://93.184.215.1/h", ["ROLLOUT_ENDED"])
+    async with in_transaction():
+        await enqueue(pk_of(acme.company_id), WebhookEvent.ROLLOUT_ENDED, {"id": "r"})
+
+    [stale] = await delivery.claim(10)
+    assert stale.attempts == 1
+    assert await delivery.claim(10) == []  # held: nobody else claims it meanwhile
+    # Its lease runs out (by the database's clock) and another process claims it.
+    await dialect_sql().rows(
+        "UPDATE webhook_delivery SET lease_expires_at = created_at WHERE id = $1", [stale.id]
+    )
+    [fresh] = await delivery.claim(10)
+    assert fresh.id == stale.id and fresh.epoch == stale.epoch + 1 and fresh.attempts == 2
+
+    assert not await delivery.record(stale, 200, None, delivered=True)
+    row = await WebhookDelivery.get(id=stale.id)
+    assert row.status == WebhookDeliveryStatus.PENDING and row.last_status_code is None
+    assert await delivery.record(fresh, 200, None, delivered=True)
+    row = await WebhookDelivery.get(id=stale.id)
+    assert row.status == WebhookDeliveryStatus.DELIVERED and row.last_status_code == 200
