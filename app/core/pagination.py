@@ -53,7 +53,12 @@ class PageInfo:
 @strawberry.type(description="One item of a page, with its cursor.")
 class Edge(Generic[T]):
     node: T
-    cursor: str
+    # The cursor's values: encoded only when a query asks for the cursor.
+    key: strawberry.Private[list[Any]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return _encode(self.key)
 
 
 @strawberry.type(description="A page of a list (Relay connection).")
@@ -258,7 +263,7 @@ async def paginate(
     if backwards:
         rows.reverse()
     tag = _order_tag(keys)
-    cursors = [_encode([tag, *_row_key(r, keys, names)]) for r in rows]
+    cursors = [[tag, *_row_key(r, keys, names)] for r in rows]
     if backwards:
         has_prev, has_next = more, args.before is not None
     else:
@@ -388,12 +393,12 @@ async def paginate_nested(
     for parent_id in parent_ids:
         total, row_lo, row_hi = bounds.get(parent_id, (0, 0, 0))
         nodes: list[T] = []
-        cursors: list[str] = []
+        cursors: list[list[Any]] = []
         for _, row in sorted(pages.get(parent_id, []), key=lambda p: p[0]):
             child = model._init_from_db(**row)
             values = [row[n] if n in annotations else getattr(child, n) for n in names]
             nodes.append(to_node(child))
-            cursors.append(_encode([tag, *values]))
+            cursors.append([tag, *values])
         more = row_hi - row_lo > size
         if backwards:
             has_prev, has_next = more, args.before is not None
@@ -405,19 +410,19 @@ async def paginate_nested(
 
 def _connection(
     nodes: list[T],
-    cursors: list[str],
+    cursors: list[list[Any]],
     has_next: bool,
     has_prev: bool,
     total: int | Callable[[], Awaitable[int]],
 ) -> Connection[T]:
     return Connection(
-        edges=[Edge(node=n, cursor=c) for n, c in zip(nodes, cursors, strict=True)],
+        edges=[Edge(node=n, key=c) for n, c in zip(nodes, cursors, strict=True)],
         nodes=nodes,
         page_info=PageInfo(
             has_next_page=has_next,
             has_previous_page=has_prev,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
+            start_cursor=_encode(cursors[0]) if cursors else None,
+            end_cursor=_encode(cursors[-1]) if cursors else None,
         ),
         total=total,
     )

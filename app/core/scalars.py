@@ -50,7 +50,18 @@ _MAC_FORMS = "give 12 hex digits, bare or separated by ':', '-' or '.' (AA:BB:CC
 
 def format_mac(mac12: str) -> str:
     """``AABBCCDDEE01`` → ``AA:BB:CC:DD:EE:01``."""
-    return ":".join(mac12[i : i + 2] for i in range(0, 12, 2))
+    m = mac12
+    return f"{m[0:2]}:{m[2:4]}:{m[4:6]}:{m[6:8]}:{m[8:10]}:{m[10:12]}"
+
+
+_FORMATTED = re.compile(r"^(?:[0-9A-F]{2}:){5}[0-9A-F]{2}$")
+
+
+def _serialize_mac(value: str) -> str:
+    # Values the server formatted itself go out as they are; anything else is normalized.
+    if isinstance(value, str) and _FORMATTED.match(value):
+        return value
+    return format_mac(normalize_mac(value))
 
 
 def _parse_mac(value: object) -> str:
@@ -66,6 +77,6 @@ MacAddress = strawberry.scalar(
         'returned as upper-case colon form: "AA:BB:CC:DD:EE:01". Anything else is a '
         "validation error."
     ),
-    serialize=lambda v: format_mac(normalize_mac(v)),
+    serialize=_serialize_mac,
     parse_value=_parse_mac,
 )

@@ -162,13 +162,13 @@ def check_all(
         want = reference(rows, order, args, after, before)
         assert summary(conn) == want, (parent_id, args)
         assert [e.node for e in conn.edges] == conn.nodes
-        assert conn.page_info.start_cursor == (conn.edges[0].cursor if conn.edges else None)
-        assert conn.page_info.end_cursor == (conn.edges[-1].cursor if conn.edges else None)
+        assert conn.page_info.start_cursor == (conn.edges[0].cursor() if conn.edges else None)
+        assert conn.page_info.end_cursor == (conn.edges[-1].cursor() if conn.edges else None)
 
 
 def cursor_rows(conn: Connection[SipUser]) -> Iterator[tuple[str, SipUser]]:
     for edge in conn.edges:
-        yield edge.cursor, edge.node
+        yield edge.cursor(), edge.node
 
 
 # ---------------------------------------------------------------- pages
@@ -216,11 +216,11 @@ async def test_a_window_between_two_cursors_and_empty_pages_keep_their_totals(
     edges = every[acme].edges  # amy bob cal dan eve fay gus
     after, before = edges[1], edges[5]  # bob .. fay
     for args in (
-        PageArgs(first=2, after=after.cursor, before=before.cursor),
-        PageArgs(first=10, after=after.cursor, before=before.cursor),
-        PageArgs(last=2, after=after.cursor, before=before.cursor),
-        PageArgs(last=10, after=after.cursor, before=before.cursor),
-        PageArgs(before=before.cursor),  # backwards, default size
+        PageArgs(first=2, after=after.cursor(), before=before.cursor()),
+        PageArgs(first=10, after=after.cursor(), before=before.cursor()),
+        PageArgs(last=2, after=after.cursor(), before=before.cursor()),
+        PageArgs(last=10, after=after.cursor(), before=before.cursor()),
+        PageArgs(before=before.cursor()),  # backwards, default size
     ):
         pages = await nested(world, args, order)
         a = after.node if args.after else None
@@ -229,9 +229,9 @@ async def test_a_window_between_two_cursors_and_empty_pages_keep_their_totals(
     for args in (
         PageArgs(first=0),
         PageArgs(last=0),
-        PageArgs(first=2, after=edges[-1].cursor),
-        PageArgs(last=2, before=edges[0].cursor),
-        PageArgs(first=3, after=edges[3].cursor, before=edges[4].cursor),
+        PageArgs(first=2, after=edges[-1].cursor()),
+        PageArgs(last=2, before=edges[0].cursor()),
+        PageArgs(first=3, after=edges[3].cursor(), before=edges[4].cursor()),
     ):
         pages = await nested(world, args, order)
         for parent_id, conn in pages.items():
@@ -277,7 +277,7 @@ async def test_cursors_are_those_of_paginate_and_round_trip(world: World, order_
     acme = world.domains["acme"]
     mine = (await nested(world, PageArgs(first=50), order))[acme]
     top = await paginate(SipUser.filter(domain_id=acme), PageArgs(first=50), order, lambda u: u)
-    assert [e.cursor for e in mine.edges] == [e.cursor for e in top.edges]
+    assert [e.cursor() for e in mine.edges] == [e.cursor() for e in top.edges]
     assert [u.id for u in mine.nodes] == [u.id for u in top.nodes]
     for i, (cursor, _) in enumerate(cursor_rows(mine)):
         nxt = (await nested(world, PageArgs(first=2, after=cursor), order))[acme]
