@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "app.profiles.models",
     "app.deploy.models",
     "app.hotdesk.models",
+    "app.presence.models",
     "aerich.models",
 ]
 

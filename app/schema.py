@@ -17,6 +17,9 @@ from app.hotdesk import jobs as _hotdesk_jobs  # noqa: F401  (registers the HOTD
 from app.hotdesk.mutations import HotdeskMutation
 from app.hotdesk.queries import HotdeskQuery
 from app.pbx.mutations import PbxMutation
+from app.presence import filters as _presence_filters  # noqa: F401  (PhoneFilter.online)
+from app.presence import types as _presence_types  # noqa: F401  (Phone.online, ...)
+from app.presence.subscriptions import PresenceSubscription
 from app.pbx.queries import PbxQuery
 from app.profiles.mutations import ProfilesMutation
 from app.profiles.queries import ProfilesQuery
@@ -31,6 +34,11 @@ class Query(CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery, Hotde
 class Mutation(
     CoreMutation, PbxMutation, DevicesMutation, ProfilesMutation, DeployMutation, HotdeskMutation
 ):
+    pass
+
+
+@strawberry.type(description="Live updates.")
+class Subscription(DeploySubscription, PresenceSubscription):
     pass
 
 
@@ -49,7 +57,7 @@ def build_schema() -> strawberry.Schema:
     return PhoneGraphSchema(
         query=Query,
         mutation=Mutation,
-        subscription=DeploySubscription,
+        subscription=Subscription,
         extensions=schema_extensions(),
         config=StrawberryConfig(auto_camel_case=True),
         execution_context_class=PhoneGraphExecutor,

@@ -169,6 +169,10 @@ class Settings:
     hotdesk_sweep_interval: float = 5.0
     # The address phones reach this server at (Cisco <servicesURL>); None: host and port.
     public_url: str | None = None
+    # CONTRACT §9: every ACTIVE phone with an address gets one SIP OPTIONS this often
+    # (seconds; 0 turns presence off), at most this many awaiting an answer at once.
+    presence_interval: float = 60.0
+    presence_concurrency: int = 200
 
     @property
     def resolved_public_url(self) -> str:
@@ -253,6 +257,8 @@ def load_settings() -> Settings:
         hotdesk_timeout=_float("PHONEGRAPH_HOTDESK_TIMEOUT", 43200.0),
         hotdesk_sweep_interval=min(10.0, _float("PHONEGRAPH_HOTDESK_SWEEP_INTERVAL", 5.0)),
         public_url=_str("PHONEGRAPH_PUBLIC_URL"),
+        presence_interval=_non_negative_float("PHONEGRAPH_PRESENCE_INTERVAL", 60.0),
+        presence_concurrency=_positive_int("PHONEGRAPH_PRESENCE_CONCURRENCY", 200),
     )
 
 

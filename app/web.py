@@ -30,6 +30,7 @@ from app.core.graphql_view import (
 from app.core.logs import log_config
 from app.db import tortoise_config
 from app.deploy import metrics as deploy_metrics  # noqa: F401  (connects its scrape hook)
+from app.presence import metrics as presence_metrics  # noqa: F401  (connects its scrape hook)
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("app")
@@ -215,6 +216,7 @@ def create_app() -> Starlette:
     """Build the ASGI application for the settings in force."""
     from app.deploy.runner import start_runner, stop_runner
     from app.hotdesk.sweeper import start_sweeper, stop_sweeper
+    from app.presence.monitor import start_monitor, stop_monitor
     from app.schema import schema
 
     settings = get_settings()
@@ -235,9 +237,11 @@ def create_app() -> Starlette:
             await start_bus(settings.redis_url, settings.redis_channel)
             await start_runner()
             await start_sweeper()
+            await start_monitor()
             try:
                 yield
             finally:
+                await stop_monitor()
                 await stop_sweeper()
                 await stop_runner()
                 await stop_bus()
