@@ -17,10 +17,10 @@ from app.hotdesk import jobs as _hotdesk_jobs  # noqa: F401  (registers the HOTD
 from app.hotdesk.mutations import HotdeskMutation
 from app.hotdesk.queries import HotdeskQuery
 from app.pbx.mutations import PbxMutation
+from app.pbx.queries import PbxQuery
 from app.presence import filters as _presence_filters  # noqa: F401  (PhoneFilter.online)
 from app.presence import types as _presence_types  # noqa: F401  (Phone.online, ...)
 from app.presence.subscriptions import PresenceSubscription
-from app.pbx.queries import PbxQuery
 from app.profiles.mutations import ProfilesMutation
 from app.profiles.queries import ProfilesQuery
 
