@@ -219,8 +219,9 @@ class Monitor:
                 continue  # not watched any more; its turn came and went
             if not address_in_phone_networks(host, self.settings.phone_networks):
                 continue  # CONTRACT §12: nothing is sent outside the phone networks
-            delay = (as_datetime(row["due_at"]) - as_datetime(row["db_now"])).total_seconds()
-            due = now + max(delay, 0.0)
+            # When it is due, on this process's clock (in the past for a late claim: it
+            # goes out at once, and its lateness counts from when it was due).
+            due = now + (as_datetime(row["due_at"]) - as_datetime(row["db_now"])).total_seconds()
             key = (row["phone_id"], row["probe_epoch"])
             self._scheduled[key] = loop.call_at(due, self._launch, key, host, row["sip_port"], due)
         return len(rows)
