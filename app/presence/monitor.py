@@ -80,6 +80,7 @@ class Monitor:
         self._scheduled: dict[tuple[int, int], asyncio.TimerHandle | asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped = False
+        self._writing = False
 
     async def start(self) -> None:
         await self.prober.start()
@@ -103,7 +104,7 @@ class Monitor:
         if writer is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
-                    while not self.results.empty() and not writer.done():
+                    while (self._writing or not self.results.empty()) and not writer.done():
                         await asyncio.sleep(0.05)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -131,6 +132,7 @@ class Monitor:
                         batch.append(await self.results.get())
             while len(batch) < WRITE_BATCH and not self.results.empty():
                 batch.append(self.results.get_nowait())
+            self._writing = True
             try:
                 await service.record(batch, self.interval)
                 self._dropped = False
@@ -138,6 +140,8 @@ class Monitor:
                 raise
             except Exception:
                 log.exception("could not store %d presence result(s)", len(batch))
+            finally:
+                self._writing = False
 
     # ------------------------------------------------------------ finding phones
 
