@@ -210,3 +210,35 @@ async def _online(world: PresenceWorld, mac: str, online: bool) -> dict[str, Any
     return state if state["online"] is online else None
 
 
+
+
+@pytest.fixture
+async def outside_sim() -> AsyncIterator[PhoneSimulator]:
+    """A simulated phone on 127.0.0.2, which the test's phone networks leave out."""
+    sim = PhoneSimulator("0011AA0000FE")
+    sim.ip = "127.0.0.2"
+    async with sim:
+        yield sim
+
+
+async def test_no_probe_goes_outside_the_phone_networks(
+    world: PresenceWorld, settings: Any, outside_sim: PhoneSimulator
+) -> None:
+    import dataclasses
+    import ipaddress
+
+    from app.settings import use_settings
+
+    use_settings(
+        dataclasses.replace(settings, phone_networks=(ipaddress.ip_network("127.0.0.1/32"),))
+    )
+    # The monitor reads the settings it started with: start it again with these.
+    from app.presence.monitor import start_monitor
+
+    await start_monitor()
+    inside = await world.sim()
+    await world.phone(inside)
+    await world.phone(outside_sim, ip_address=outside_sim.ip)
+    await eventually(lambda: options_seen(inside) >= 3, timeout=20, what="probes inside")
+    assert options_seen(outside_sim) == 0
+    assert (await world.state(outside_sim.mac))["online"] is None
