@@ -20,6 +20,7 @@ MODEL_MODULES = [
     "app.deploy.models",
     "app.hotdesk.models",
     "app.webhooks.models",
+    "app.presence.models",
     "aerich.models",
 ]
 

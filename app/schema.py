@@ -18,6 +18,9 @@ from app.hotdesk.mutations import HotdeskMutation
 from app.hotdesk.queries import HotdeskQuery
 from app.pbx.mutations import PbxMutation
 from app.pbx.queries import PbxQuery
+from app.presence import filters as _presence_filters  # noqa: F401  (PhoneFilter.online)
+from app.presence import types as _presence_types  # noqa: F401  (Phone.online, ...)
+from app.presence.subscriptions import PresenceSubscription
 from app.profiles.mutations import ProfilesMutation
 from app.profiles.queries import ProfilesQuery
 from app.webhooks import receivers as _webhook_receivers  # noqa: F401  (connects to signals)
@@ -45,6 +48,11 @@ class Mutation(
     pass
 
 
+@strawberry.type(description="Live updates.")
+class Subscription(DeploySubscription, PresenceSubscription):
+    pass
+
+
 class PhoneGraphSchema(strawberry.Schema):
     """Strawberry's schema, without its logging of every error a client caused.
 
@@ -60,7 +68,7 @@ def build_schema() -> strawberry.Schema:
     return PhoneGraphSchema(
         query=Query,
         mutation=Mutation,
-        subscription=DeploySubscription,
+        subscription=Subscription,
         extensions=schema_extensions(),
         config=StrawberryConfig(auto_camel_case=True),
         execution_context_class=PhoneGraphExecutor,

@@ -184,6 +184,10 @@ class Settings:
     # many seconds, doubling with each attempt.
     webhook_allow_private: bool = False
     webhook_retry_seconds: float = 30.0
+    # CONTRACT §9: every ACTIVE phone with an address gets one SIP OPTIONS this often
+    # (seconds; 0 turns presence off), at most this many awaiting an answer at once.
+    presence_interval: float = 60.0
+    presence_concurrency: int = 200
 
     @property
     def resolved_public_url(self) -> str:
@@ -270,6 +274,8 @@ def load_settings() -> Settings:
         public_url=_str("PHONEGRAPH_PUBLIC_URL"),
         webhook_allow_private=_flag("PHONEGRAPH_WEBHOOK_ALLOW_PRIVATE"),
         webhook_retry_seconds=_float("PHONEGRAPH_WEBHOOK_RETRY_SECONDS", 30.0),
+        presence_interval=_non_negative_float("PHONEGRAPH_PRESENCE_INTERVAL", 60.0),
+        presence_concurrency=_positive_int("PHONEGRAPH_PRESENCE_CONCURRENCY", 200),
     )
 
 

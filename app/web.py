@@ -30,6 +30,7 @@ from app.core.graphql_view import (
 from app.core.logs import log_config
 from app.db import tortoise_config
 from app.deploy import metrics as deploy_metrics  # noqa: F401  (connects its scrape hook)
+from app.presence import metrics as presence_metrics  # noqa: F401  (connects its scrape hook)
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("app")
@@ -215,6 +216,7 @@ def create_app() -> Starlette:
     """Build the ASGI application for the settings in force."""
     from app.deploy.runner import start_runner, stop_runner
     from app.hotdesk.sweeper import start_sweeper, stop_sweeper
+    from app.presence.monitor import start_monitor, stop_monitor
     from app.schema import schema
     from app.webhooks.delivery import start_deliverer, stop_deliverer
 
@@ -237,9 +239,11 @@ def create_app() -> Starlette:
             await start_runner()
             await start_sweeper()
             await start_deliverer()
+            await start_monitor()
             try:
                 yield
             finally:
+                await stop_monitor()
                 await stop_deliverer()
                 await stop_sweeper()
                 await stop_runner()

@@ -185,6 +185,9 @@ async def settings(database_url: str, tmp_path: Path) -> AsyncIterator[Settings]
         # A test that ends with a job still running must not wait long for it.
         shutdown_grace=3.0,
         phone_networks=phone_networks_for_tests(),
+        # Presence probes (OPTIONS every interval) would add to what the simulated
+        # phones log; tests of presence turn it on with an interval of their own.
+        presence_interval=0.0,
     )
     use_settings(s)
     yield s
@@ -378,13 +381,15 @@ class QueryCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         # The server runs in this process: its background work (the deploy runner polling
-        # the queue every second, the hot-desk expiry sweep, webhook deliveries) is not the
-        # request being measured.
+        # the queue every second, the hot-desk expiry sweep, webhook deliveries, presence
+        # probes) is not the request being measured.
         try:
             task = asyncio.current_task()
         except RuntimeError:
             task = None
-        if task is not None and task.get_name().startswith(("deploy-", "hotdesk-", "webhooks-")):
+        if task is not None and task.get_name().startswith(
+            ("deploy-", "hotdesk-", "webhooks-", "presence-")
+        ):
             return
         self.statements.append(record.getMessage())
 

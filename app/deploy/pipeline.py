@@ -32,7 +32,7 @@ from app.core.networks import address_in_phone_networks
 from app.deploy import kinds, leases
 from app.deploy.leases import Lease, LeaseLost
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
-from app.deploy.signals import announce_end
+from app.deploy.signals import announce_end, phone_answered
 from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone, PhoneModel
 from app.profiles.models import PhoneProfile
@@ -376,6 +376,7 @@ class Pipeline:
                 grace=self.settings.restart_grace,
                 interval=self.settings.options_interval,
                 guard=self.lease.check,
+                on_probe=self._phone_answered,
             ),
             remaining,
             "waiting for the phone",
@@ -393,6 +394,18 @@ class Pipeline:
                 else None
             ),
         )
+
+    async def _phone_answered(self, status: int | None, round_trip: float) -> None:
+        """An OPTIONS of the wait for the phone got its answer (or none): domains above
+        learn of it (presence); what they do never stops the job."""
+        try:
+            await phone_answered.send(
+                phone_id=self.lease.phone_id, status=status, round_trip=round_trip
+            )
+        except Exception:
+            log.warning(
+                "deploy job %s: a phone_answered receiver failed", self.job.id, exc_info=True
+            )
 
     async def _config(self, phone: Phone) -> tuple[str, bytes]:
         """The file to upload: the profile byte for byte, or the rendered template (or,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import strawberry
 from tortoise.expressions import Q
@@ -31,6 +33,24 @@ class PhoneFilter:
     search: str | None = strawberry.field(
         default=None, description="Part of the name (any case) or of the MAC (any form)."
     )
+    online: bool | None = strawberry.field(
+        default=None,
+        description="Phones found up (true) or down (false) by presence probes; phones "
+        "never probed match neither.",
+    )
+
+
+# Fields of PhoneFilter whose meaning a domain above owns (presence: ``online``): that
+# domain registers how the field narrows the phones, in SQL; devices only declares it.
+PhoneFilterPart = Callable[[QuerySet[models.Phone], Any], QuerySet[models.Phone]]
+_FILTER_PARTS: dict[str, PhoneFilterPart] = {}
+
+
+def extend_phone_filter(field: str, apply: PhoneFilterPart) -> None:
+    """Make ``PhoneFilter.<field>`` (declared above) narrow phones with ``apply(qs, value)``."""
+    if field not in PhoneFilter.__dataclass_fields__:  # type: ignore[attr-defined]
+        raise ValueError(f"PhoneFilter has no field {field!r}")
+    _FILTER_PARTS[field] = apply
 
 
 @strawberry.input(description="Sort order of phones (MAC breaks ties).")
@@ -78,6 +98,10 @@ def filter_phones(qs: QuerySet[models.Phone], f: PhoneFilter | None) -> QuerySet
         qs = qs.filter(model__vendor__iexact=vendor)
     if model := argument_text(f.model, 64, "filter.model"):
         qs = qs.filter(model__name__iexact=model)
+    for field, apply in _FILTER_PARTS.items():
+        value = getattr(f, field)
+        if value is not None:
+            qs = apply(qs, value)
     return search_name_or_mac(qs, f.search)
 
 

@@ -13,6 +13,7 @@ from app.deploy import signals as deploy_signals
 from app.devices import signals as device_signals
 from app.devices.models import Phone
 from app.hotdesk import signals as hotdesk_signals
+from app.presence import signals as presence_signals
 from app.webhooks.models import WebhookEvent
 from app.webhooks.outbox import enqueue
 
@@ -93,12 +94,12 @@ async def on_phone_registered(phone: Phone) -> None:
     await enqueue(phone.company_id, WebhookEvent.PHONE_REGISTERED, data)  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------- from capabilities to come
-# Presence and rollouts are built apart; once they are in, connect these two receivers:
-#   app.presence.signals.status_changed.connect(on_phone_status_changed)
+# ---------------------------------------------------------------- presence and rollouts
+# Rollouts are built apart; once they are in, connect the last receiver:
 #   app.deploy.signals.rollout_ended.connect(on_rollout_ended)
 
 
+@presence_signals.status_changed.connect
 async def on_phone_status_changed(
     *, phone_id: int, company_id: int | None, mac: str, online: bool, at: datetime | None = None
 ) -> None:

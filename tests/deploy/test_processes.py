@@ -163,6 +163,8 @@ def server_env(
         PHONEGRAPH_SHUTDOWN_GRACE="10",
         PHONEGRAPH_LOG_LEVEL="warning",
         PHONEGRAPH_PHONE_NETWORKS=TEST_PHONE_NETWORKS,
+        # No presence probes in the simulated phones' logs (tests of presence set it).
+        PHONEGRAPH_PRESENCE_INTERVAL="0",
     )
     if ftp is not None:
         env["PHONEGRAPH_FTP_URL"] = ftp.url

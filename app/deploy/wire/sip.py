@@ -12,6 +12,7 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.deploy.wire.errors import Guard, PhoneStepError, guarded
@@ -21,6 +22,9 @@ T2 = 4.0  # cap of the non-INVITE retransmission interval
 TIMER_F = 64 * T1  # a non-INVITE transaction gives up after 32 s
 
 USER_AGENT = "PhoneGraph"
+
+# Told of each OPTIONS probe's outcome: the final status (None: unanswered), round trip (s).
+ProbeOutcome = Callable[[int | None, float], Awaitable[None]]
 
 RESTARTED = "phone restarted and is back online"
 NOT_RESTARTED = "phone kept answering and did not appear to restart"
@@ -113,6 +117,50 @@ def _host_in_uri(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def sip_target(host: str, port: int) -> str:
+    """``host:port`` as a SIP URI writes it (IPv6 addresses in brackets)."""
+    return f"{_host_in_uri(host)}:{port}"
+
+
+def build_request(
+    method: str,
+    target: str,
+    local_host: str,
+    local_port: int,
+    *,
+    tag: str,
+    cseq: int,
+    call_id: str,
+    branch: str,
+    extra: tuple[str, ...] = (),
+) -> bytes:
+    """A SIP request without a body from ``local_host:local_port`` (as URIs write them)
+    to ``target`` (see :func:`sip_target`)."""
+    lines = [
+        f"{method} sip:{target} SIP/2.0",
+        f"Via: SIP/2.0/UDP {local_host}:{local_port};branch={branch};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:phonegraph@{local_host}>;tag={tag}",
+        f"To: <sip:{target}>",
+        f"Call-ID: {call_id}",
+        f"CSeq: {cseq} {method}",
+        f"Contact: <sip:phonegraph@{local_host}:{local_port}>",
+        *extra,
+        f"User-Agent: {USER_AGENT}",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def new_call_id(local_host: str) -> str:
+    """A fresh Call-ID (requests outside a dialog each get one, RFC 3261 §8.1.1.4)."""
+    return f"{secrets.token_hex(8)}@{local_host}"
+
+
+# What an OPTIONS probe asks for (RFC 3261 §11.1).
+OPTIONS_EXTRA = ("Accept: application/sdp",)
+
+
 class _SipPeer:
     """A UDP socket connected to one phone, with this side's dialog identifiers."""
 
@@ -145,28 +193,25 @@ class _SipPeer:
 
     @property
     def target(self) -> str:
-        return f"{_host_in_uri(self.host)}:{self.port}"
+        return sip_target(self.host, self.port)
 
     def request(
         self, method: str, cseq: int, call_id: str, branch: str, extra: tuple[str, ...] = ()
     ) -> bytes:
-        lines = [
-            f"{method} sip:{self.target} SIP/2.0",
-            f"Via: SIP/2.0/UDP {self.local_host}:{self.local_port};branch={branch};rport",
-            "Max-Forwards: 70",
-            f"From: <sip:phonegraph@{self.local_host}>;tag={self.tag}",
-            f"To: <sip:{self.target}>",
-            f"Call-ID: {call_id}",
-            f"CSeq: {cseq} {method}",
-            f"Contact: <sip:phonegraph@{self.local_host}:{self.local_port}>",
-            *extra,
-            f"User-Agent: {USER_AGENT}",
-            "Content-Length: 0",
-        ]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+        return build_request(
+            method,
+            self.target,
+            self.local_host,
+            self.local_port,
+            tag=self.tag,
+            cseq=cseq,
+            call_id=call_id,
+            branch=branch,
+            extra=extra,
+        )
 
     def new_call_id(self) -> str:
-        return f"{secrets.token_hex(8)}@{self.local_host}"
+        return new_call_id(self.local_host)
 
     def send(self, message: bytes) -> None:
         self.transport.sendto(message)
@@ -280,13 +325,16 @@ async def wait_for_restart(
     grace: float = 10.0,
     interval: float = 1.0,
     guard: Guard | None = None,
+    on_probe: ProbeOutcome | None = None,
 ) -> str:
     """Probe with ``OPTIONS`` every ``interval`` s until the phone is back; return a message.
 
     The phone is back when it answers 2xx after having missed at least one probe. If it
     never misses one for ``grace`` seconds it probably ignored the restart: that is still
     a success, with a message saying so. No such answer within ``timeout`` seconds raises
-    :class:`PhoneStepError`. ``guard`` runs before every probe.
+    :class:`PhoneStepError`. ``guard`` runs before every probe; ``on_probe`` is awaited
+    after each with the final response's status (``None``: no answer within ``interval``)
+    and the round trip in seconds.
     """
     check = guarded(guard)
     start = time.monotonic()
@@ -302,13 +350,18 @@ async def wait_for_restart(
             # Requests outside a dialog each get a fresh Call-ID (RFC 3261 §8.1.1.4).
             call_id, branch = peer.new_call_id(), new_branch()
             check()
-            peer.send(peer.request("OPTIONS", 1, call_id, branch, ("Accept: application/sdp",)))
+            peer.send(peer.request("OPTIONS", 1, call_id, branch, OPTIONS_EXTRA))
             answer: SipResponse | None = None
             while answer is None or answer.status < 200:
                 left = min(probe_start + interval, deadline) - time.monotonic()
                 answer = await peer.response("OPTIONS", 1, call_id, branch, max(left, 0))
                 if answer is None:
                     break
+            if on_probe is not None:
+                await on_probe(
+                    answer.status if answer is not None else None,
+                    time.monotonic() - probe_start,
+                )
             if answer is not None and 200 <= answer.status < 300:
                 if missed:
                     return RESTARTED

@@ -1,0 +1,1 @@
+"""Presence (CONTRACT §9): which phones are up, found with SIP OPTIONS probes."""

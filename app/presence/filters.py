@@ -1,0 +1,17 @@
+"""``PhoneFilter.online`` (declared by devices), applied in SQL through the phone's
+presence row."""
+
+from __future__ import annotations
+
+from tortoise.queryset import QuerySet
+
+from app.devices.filters import extend_phone_filter
+from app.devices.models import Phone
+
+
+def phones_online(qs: QuerySet[Phone], online: bool) -> QuerySet[Phone]:
+    """Phones found up (or down); never-probed phones match neither."""
+    return qs.filter(presence__online=online)
+
+
+extend_phone_filter("online", phones_online)

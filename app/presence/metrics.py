@@ -1,0 +1,20 @@
+"""The phones found up, read from the database each time /metrics is scraped."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge
+
+from app.core.metrics import REGISTRY, before_scrape
+from app.presence.models import PhonePresence
+
+PHONES_ONLINE = Gauge(
+    "phonegraph_phones_online",
+    "Phones whose last presence probes found them up (read from the database at scrape "
+    "time).",
+    registry=REGISTRY,
+)
+
+
+@before_scrape.connect
+async def refresh_phones_online() -> None:
+    PHONES_ONLINE.set(await PhonePresence.filter(online=True, phone__status="ACTIVE").count())
