@@ -167,6 +167,8 @@ class Settings:
     # How often each server process looks for expired hot-desk sessions (expiry is
     # noticed within this time; the contract asks for 10 s at most).
     hotdesk_sweep_interval: float = 5.0
+    # CONTRACT §7: the newest this many config revisions of each phone are kept.
+    config_revisions: int = 20
     # The address phones reach this server at (Cisco <servicesURL>); None: host and port.
     public_url: str | None = None
 
@@ -253,6 +255,7 @@ def load_settings() -> Settings:
         hotdesk_timeout=_float("PHONEGRAPH_HOTDESK_TIMEOUT", 43200.0),
         hotdesk_sweep_interval=min(10.0, _float("PHONEGRAPH_HOTDESK_SWEEP_INTERVAL", 5.0)),
         public_url=_str("PHONEGRAPH_PUBLIC_URL"),
+        config_revisions=_positive_int("PHONEGRAPH_CONFIG_REVISIONS", 20),
     )
 
 
