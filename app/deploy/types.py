@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 
 from app.core.context import Info, loaders_of, viewer_of
-from app.core.errors import UserError, payload_type
+from app.core.errors import UserError, UserInputError, payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.models import Role
@@ -346,7 +347,13 @@ async def phone_config_revisions(
     description="The template rendered now, nothing written; null without a template.",
 )
 async def phone_config_preview(self: Phone, info: Info) -> ConfigPreview | None:
-    preview = await loaders.phone_config_preview(info, self.row.id)
+    try:
+        preview = await loaders.phone_config_preview(info, self.row.id)
+    except UserInputError as exc:
+        # The phone's template cannot be rendered (or is another model's): an error of
+        # this field, which says why, not an internal one.
+        error = exc.errors[0]
+        raise GraphQLError(str(exc), extensions={"code": error.code.value}) from None
     if preview is None:
         return None
     return ConfigPreview(
