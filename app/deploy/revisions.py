@@ -22,7 +22,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from app.core.crypto import decrypt_bytes, encrypt_bytes
+from app.core.crypto import decrypt, decrypt_bytes, encrypt_bytes
 from app.deploy.kinds import ConfigFile
 from app.deploy.models import ConfigRevision, ConfigRevisionReason, DeployJob, DeployJobKind
 from app.deploy.wire.errors import PhoneStepError
@@ -66,11 +66,15 @@ def revision_label(revision: ConfigRevision | None, filename: str) -> str:
 
 async def masked_text(phone: Phone, data: bytes, extra_user_ids: set[int] | None = None) -> str:
     """``data`` as people see it, for a file the server did not render: the phone's
-    stored secrets (and those of ``extra_user_ids``' SIP users) and every password
-    element's value as ``********``."""
+    stored secrets, the SIP passwords of its lines' users (and of ``extra_user_ids``)
+    and every password element's value as ``********``."""
     (facts,) = await phone_facts([phone], extra_user_ids)
+    secrets = phone_secrets(facts)
+    # The SIP passwords of the users on its lines (and of a profile's owner), which a
+    # hand-written cnfXml may hold.
+    secrets += [decrypt(u.password_enc) for u in facts.users.values() if u.password_enc]
     text = data.decode("utf-8", errors="replace")
-    text = mask_secrets(text, phone_secrets(facts))
+    text = mask_secrets(text, [s for s in secrets if s])
     return _PASSWORD_ELEMENT.sub(lambda m: m.group(1) + MASK + m.group(4), text)
 
 

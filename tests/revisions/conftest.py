@@ -29,6 +29,8 @@ from tests.support.ftp_server import FtpServerHandle
 # The stored secrets the server puts into a phone's config.
 WEB_PASSWORD = "Web-Secret-7319"
 LINE_SECRET = "Line-Secret-4862"
+# A SIP user's own password (a hand-written profile may hold it).
+SIP_PASSWORD = "Sip-Password-5517"
 
 REVISIONS = """
 query($mac: MacAddress!, $first: Int) { phone(mac: $mac) {
@@ -103,7 +105,7 @@ class HistoryWorld:
         return data["node"]["provisioningKey"]
 
     async def secrets(self) -> list[str]:
-        return [WEB_PASSWORD, LINE_SECRET, await self.provisioning_key()]
+        return [WEB_PASSWORD, LINE_SECRET, SIP_PASSWORD, await self.provisioning_key()]
 
     async def phone(
         self, *, template: bool = True, user: SipUser | None = None, **fields: Any
@@ -126,7 +128,9 @@ class HistoryWorld:
         return sim, phone
 
     async def hotdesk_user(self, pin: str = "4711") -> SipUser:
-        return await self.base.user(pin_hash=hash_pin(pin), hotdesk_allowed=True)
+        return await self.base.user(
+            pin_hash=hash_pin(pin), hotdesk_allowed=True, password_enc=encrypt(SIP_PASSWORD)
+        )
 
     async def run(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """Queue a job with a one-field mutation; the job once it has ended."""

@@ -14,6 +14,7 @@ from tests.revisions.conftest import (
     LOGIN,
     LOGOUT,
     ROLLBACK,
+    SIP_PASSWORD,
     WEB_PASSWORD,
     HistoryWorld,
     secrets_in,
@@ -22,6 +23,7 @@ from tests.revisions.conftest import (
 PROFILE_XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     "<device>\n"
+    f"  <!-- registrar login: {SIP_PASSWORD} -->\n"
     "  <sipProfile><phoneLabel>Alice's desk</phoneLabel>\n"
     f"    <sipLines><line><authPassword>{LINE_SECRET}</authPassword></line></sipLines>\n"
     "  </sipProfile>\n"
@@ -83,9 +85,11 @@ async def test_every_upload_is_a_revision_with_the_hash_of_the_bytes_written(
     assert "/services/********/hotdesk" in first["content"]
     assert first["content"] == reprovisioned.decode().replace(WEB_PASSWORD, "********").replace(
         LINE_SECRET, "********"
-    ).replace(secrets[2], "********")
+    ).replace(secrets[3], "********")
     profile = nodes[-2]
-    assert profile["content"] == PROFILE_XML.replace(LINE_SECRET, "********")
+    assert profile["content"] == PROFILE_XML.replace(LINE_SECRET, "********").replace(
+        SIP_PASSWORD, "********"
+    )
     assert nodes[0]["content"] == first["content"]
 
     # Diffs: the first revision adds every line, each later one is against the one before.
