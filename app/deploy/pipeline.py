@@ -309,6 +309,10 @@ class Pipeline:
             await self._checkpoint()
             config = await self._config(phone)
             filename, data = config.filename, config.data
+            # The upload is a revision of the phone's config history (CONTRACT §7): made
+            # ready first (nothing is uploaded that could not be kept), stored with the
+            # CONFIG_UPLOADED event under the lease.
+            revision = await revisions.prepare(job, phone, config)
             await self._enter(DeployStep.UPLOADING_CONFIG, f"Uploading {filename}")
             await _bounded(
                 self.wire.target.upload(filename, data, guard=self._keep_going),
@@ -316,9 +320,6 @@ class Pipeline:
                 "uploading the config",
                 self.lease,
             )
-            # The upload is a revision of the phone's config history (CONTRACT §7),
-            # stored with the CONFIG_UPLOADED event under the lease.
-            revision = await revisions.prepare(job, phone, config)
             await self._done(
                 DeployStep.CONFIG_UPLOADED,
                 f"Stored {filename} ({len(data)} bytes)",

@@ -220,6 +220,8 @@ async def test_the_newest_revisions_are_kept(history: HistoryWorld) -> None:
             {"mac": sim.mac, "name": f"Desk {n}"},
         )
         await history.reprovision(sim.mac)
+        if n == 0:
+            oldest = (await history.revisions(sim.mac))["nodes"][0]["id"]
 
     revisions = await history.revisions(sim.mac)
     assert revisions["totalCount"] == 3
@@ -228,6 +230,10 @@ async def test_the_newest_revisions_are_kept(history: HistoryWorld) -> None:
     assert await ConfigRevision.filter(phone_id=phone.id).count() == 3
     # The oldest kept still diffs against what it replaced (made when it was written).
     assert "Desk 1" in revisions["nodes"][2]["diff"]
+    # A revision that went cannot be rolled back to.
+    gone = await history.admin.data(ROLLBACK, {"mac": sim.mac, "revisionId": oldest})
+    errors = gone["phoneConfigRollback"]["userErrors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(["revisionId"], "NOT_FOUND")]
 
 
 async def test_a_revision_is_stored_only_under_the_job_s_lease(history: HistoryWorld) -> None:
