@@ -92,8 +92,10 @@ async def phone_config_preview(info: Info, phone_id: int) -> Preview | None:
             NEWEST_FIRST,
             lambda row: row,
         )
-        newest = {f.phone.id: page.nodes[0] if page.nodes else None
-                  for f, page in zip(facts, newest_pages, strict=True)}
+        newest = {
+            f.phone.id: page.nodes[0] if page.nodes else None
+            for f, page in zip(facts, newest_pages, strict=True)
+        }
         results = await asyncio.gather(
             *(_preview(f, newest[f.phone.id]) for f in facts), return_exceptions=True
         )

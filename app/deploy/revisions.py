@@ -163,9 +163,7 @@ async def _profile_owner(job: DeployJob) -> int | None:
 
 async def rollback_config(job: DeployJob, phone: Phone) -> ConfigFile:
     """What a ROLLBACK job writes: exactly the bytes of its revision, under its name."""
-    revision = await ConfigRevision.get_or_none(
-        id=job.rollback_revision_id, phone_id=phone.id
-    )
+    revision = await ConfigRevision.get_or_none(id=job.rollback_revision_id, phone_id=phone.id)
     if revision is None:
         raise PhoneStepError(
             "the revision to roll back to no longer exists (only the newest "
@@ -175,4 +173,3 @@ async def rollback_config(job: DeployJob, phone: Phone) -> ConfigFile:
     if hashlib.sha256(data).hexdigest() != revision.sha256:
         raise PhoneStepError("the stored bytes of the revision do not match its SHA-256")
     return ConfigFile(revision.filename, data, masked=revision.content)
-
