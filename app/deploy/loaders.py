@@ -116,7 +116,7 @@ async def _preview(facts: PhoneFacts, newest: models.ConfigRevision | None) -> P
         unified_diff,
         newest.content if newest else None,
         rendered.masked,
-        revision_label(newest, rendered.filename),
+        revision_label(newest),
         f"{rendered.filename} (preview)",
     )
     return Preview(rendered.filename, rendered.masked, diff, True)

@@ -57,7 +57,7 @@ def unified_diff(before: str | None, after: str, before_name: str, after_name: s
     return "".join(lines)
 
 
-def revision_label(revision: ConfigRevision | None, filename: str) -> str:
+def revision_label(revision: ConfigRevision | None) -> str:
     """How a diff names a revision: its file name and its number (or /dev/null)."""
     if revision is None:
         return "/dev/null"
@@ -136,7 +136,7 @@ async def prepare(job: DeployJob, phone: Phone, config: ConfigFile) -> PreparedR
         unified_diff,
         before.content if before else None,
         content,
-        revision_label(before, config.filename),
+        revision_label(before),
         after_name,
     )
     return PreparedRevision(
