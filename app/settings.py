@@ -177,6 +177,8 @@ class Settings:
     # How often each server process looks for expired hot-desk sessions (expiry is
     # noticed within this time; the contract asks for 10 s at most).
     hotdesk_sweep_interval: float = 5.0
+    # CONTRACT §7: the newest this many config revisions of each phone are kept.
+    config_revisions: int = 20
     # The address phones reach this server at (Cisco <servicesURL>); None: host and port.
     public_url: str | None = None
     # CONTRACT §11: webhooks may post to loopback, link-local and private addresses
@@ -276,6 +278,7 @@ def load_settings() -> Settings:
         webhook_retry_seconds=_float("PHONEGRAPH_WEBHOOK_RETRY_SECONDS", 30.0),
         presence_interval=_non_negative_float("PHONEGRAPH_PRESENCE_INTERVAL", 60.0),
         presence_concurrency=_positive_int("PHONEGRAPH_PRESENCE_CONCURRENCY", 200),
+        config_revisions=_positive_int("PHONEGRAPH_CONFIG_REVISIONS", 20),
     )
 
 

@@ -7,6 +7,7 @@ README cannot drift from the server."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import textwrap
@@ -74,6 +75,15 @@ PLACEHOLDERS = {
         lambda d: next(m["id"] for m in d["phoneModels"] if m["name"] == MODEL_NAME),
     ),
     "<job id>": ("RebootPhone", lambda d: d["phoneReboot"]["job"]["id"]),
+    "<reprovision job id>": (
+        "ReprovisionPhone",
+        lambda d: d["phoneReprovision"]["job"]["id"],
+    ),
+    "<revision id>": (
+        "ConfigHistory",
+        lambda d: d["phone"]["configRevisions"]["nodes"][0]["id"],
+    ),
+    "<rollback job id>": ("RollBack", lambda d: d["phoneConfigRollback"]["job"]["id"]),
 }
 
 
@@ -152,7 +162,7 @@ async def _subscribe(url: str, headers: dict[str, str], document: str, name: str
 
 
 async def test_the_readme_walkthrough_runs_as_written(
-    readme_server: str, phone_sim_factory: PhoneSimFactory  # noqa: F811
+    readme_server: str, phone_sim_factory: PhoneSimFactory, tmp_path: Path  # noqa: F811
 ) -> None:
     blocks = readme_blocks("graphql")
     assert len(blocks) >= 6, "the walkthrough's GraphQL blocks were not found"
@@ -210,7 +220,21 @@ async def test_the_readme_walkthrough_runs_as_written(
         "PHONE_ONLINE",
         "SUCCEEDED",
     ], answers["WatchJob"]
-    assert phone.reboots == 1
+    # Config history: the preview before anything was written, the reprovision's
+    # revision (password masked), and the rollback writing the same bytes again.
+    preview = answers["PreviewConfig"]["phone"]["configPreview"]
+    assert preview["changed"] is True and "s3cret-pw" not in preview["diff"]
+    assert "<phonePassword>********</phonePassword>" in preview["diff"]
+    for watched in ("WatchReprovision", "WatchRollback"):
+        events = answers[watched]["events"]
+        assert events[-1]["deployJobProgress"]["step"] == "SUCCEEDED", events
+    (revision,) = answers["ConfigHistory"]["phone"]["configRevisions"]["nodes"]
+    assert revision["reason"] == "REPROVISION"
+    # No PHONEGRAPH_FTP_URL: the config target is the data folder's tftpboot/.
+    written = (tmp_path / "data" / "tftpboot" / revision["filename"]).read_bytes()
+    assert hashlib.sha256(written).hexdigest() == revision["sha256"]
+    assert len(written) == revision["size"]
+    assert phone.reboots == 3
 
 
 def test_the_readme_says_what_graphiql_shows_of_a_subscription() -> None:

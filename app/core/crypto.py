@@ -59,6 +59,16 @@ def encrypt(plaintext: str) -> str:
     return _fernet(get_settings().resolved_secret_key()).encrypt(plaintext.encode()).decode()
 
 
+def encrypt_bytes(data: bytes) -> str:
+    """Encrypt exact bytes that must be recovered as they were (config files)."""
+    return encrypt(base64.b64encode(data).decode("ascii"))
+
+
+def decrypt_bytes(ciphertext: str) -> bytes:
+    """The bytes :func:`encrypt_bytes` encrypted."""
+    return base64.b64decode(decrypt(ciphertext))
+
+
 def decrypt(ciphertext: str) -> str:
     try:
         return _fernet(get_settings().resolved_secret_key()).decrypt(ciphertext.encode()).decode()

@@ -10,7 +10,8 @@ DeployJobKind = strawberry.enum(
     models.DeployJobKind,
     description="What a job does: PROFILE_DEPLOY uploads a profile's cnfXml, REPROVISION "
     "the phone's rendered template, REBOOT only restarts the phone, HOTDESK_LOGIN puts a "
-    "hot-desk user's config on a shared phone and HOTDESK_LOGOUT the phone's own back.",
+    "hot-desk user's config on a shared phone and HOTDESK_LOGOUT the phone's own back, "
+    "ROLLBACK writes one of the phone's config revisions back byte for byte.",
 )
 DeployJobStatus = strawberry.enum(
     models.DeployJobStatus,
@@ -21,6 +22,11 @@ DeployStep = strawberry.enum(
     models.DeployStep,
     description="One step of a job (CONTRACT §5), in the order they happen. SUCCEEDED, "
     "FAILED, CANCELLED and INTERRUPTED are final.",
+)
+
+ConfigRevisionReason = strawberry.enum(
+    models.ConfigRevisionReason,
+    description="Which kind of job wrote a config revision (the DeployJobKind of its job).",
 )
 
 FINAL_STEPS = frozenset(

@@ -4,7 +4,9 @@ The pipeline runs every kind through the same steps (CONTRACT §5). For the kind
 registered here it asks the registering domain, which deploy never imports, for the
 file to upload, and tells it when the upload is stored and when the job has ended:
 
-* ``config(job, phone, target)`` — the file name and exact bytes to upload; raise
+* ``config(job, phone, target)`` — the file name and exact bytes to upload (a
+  :class:`ConfigFile`, with the text to keep in the phone's config history when the
+  domain rendered it; ``(filename, bytes)`` is masked by the pipeline); raise
   ``PhoneStepError`` when there is nothing to write (the job fails with that message).
   ``target`` is the config target, for a config that depends on what is stored there.
 * ``uploaded(job)`` — the config is on the target (before the restart).
@@ -24,7 +26,19 @@ from typing import Any
 from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus
 from app.devices.models import Phone
 
-ConfigSource = Callable[[DeployJob, Phone, Any], Awaitable[tuple[str, bytes]]]
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file a job writes to the config target."""
+
+    filename: str
+    data: bytes
+    # What people see of it (ConfigRevision.content): every stored secret the server
+    # put in as ********. None: the pipeline masks the phone's known secrets in it.
+    masked: str | None = None
+
+
+ConfigSource = Callable[[DeployJob, Phone, Any], Awaitable["ConfigFile | tuple[str, bytes]"]]
 
 
 @dataclass(frozen=True)

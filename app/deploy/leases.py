@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -409,11 +410,14 @@ async def record(
     *,
     cancellable: bool = False,
     restart: bool = False,
+    also: Callable[[], Awaitable[None]] | None = None,
 ) -> DeployEvent | None:
     """Store an event of the job under its lease (renewing it); return the event.
 
     ``cancellable``: when cancelling was asked for, store nothing and return ``None``.
     ``restart``: the job is about to send the restart (remembered in the row).
+    ``also``: more writes of the job (its config revision), made in the same fenced
+    transaction: never by a process that lost the lease.
     Raises :class:`LeaseLost` when the lease is no longer this process's.
     """
     sent_at = lease_clock()
@@ -430,6 +434,8 @@ async def record(
             raise LeaseLost(f"job {lease.job_id}: the lease was taken over")
         if cancellable and rows[0]["cancel_requested"]:
             return None
+        if also is not None:
+            await also()
         event = await _insert_event(sql, lease.job_id, step, message)
     lease.renewed(sent_at)
     if restart:

@@ -21,6 +21,8 @@ class DeployJobKind(StrEnum):
     # config back. Their config comes from the hot-desk domain (app.deploy.kinds).
     HOTDESK_LOGIN = "HOTDESK_LOGIN"
     HOTDESK_LOGOUT = "HOTDESK_LOGOUT"
+    # CONTRACT §7: the exact bytes of one of the phone's config revisions put back.
+    ROLLBACK = "ROLLBACK"
 
 
 class DeployJobStatus(StrEnum):
@@ -90,6 +92,9 @@ class DeployJob(Model):
     restart_sent = fields.BooleanField(default=False)
     # The bulk request that queued the job (phonesReprovision), for its payload's list.
     batch_id = fields.CharField(max_length=32, null=True, db_index=True)
+    # ROLLBACK jobs: the ConfigRevision whose bytes they write (a plain id: a revision
+    # may go by retention before the job runs, which then fails saying so).
+    rollback_revision_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
@@ -112,6 +117,47 @@ class DeployEvent(Model):
     class Meta:
         table = "deploy_event"
         ordering = ["id"]
+
+
+class ConfigRevisionReason(StrEnum):
+    """Which kind of job wrote a config revision."""
+
+    PROFILE_DEPLOY = "PROFILE_DEPLOY"
+    REPROVISION = "REPROVISION"
+    HOTDESK_LOGIN = "HOTDESK_LOGIN"
+    HOTDESK_LOGOUT = "HOTDESK_LOGOUT"
+    ROLLBACK = "ROLLBACK"
+
+
+class ConfigRevision(Model):
+    """A file the server wrote to a phone's config target (CONTRACT §7)."""
+
+    id = fields.IntField(primary_key=True)
+    phone = fields.ForeignKeyField(
+        "models.Phone", related_name="config_revisions", on_delete=fields.CASCADE
+    )
+    job = fields.ForeignKeyField(
+        "models.DeployJob", related_name="config_revisions", null=True, on_delete=fields.SET_NULL
+    )
+    reason = fields.CharEnumField(ConfigRevisionReason, max_length=16)
+    filename = fields.CharField(max_length=255)
+    # Hex SHA-256 and length of the exact bytes written.
+    sha256 = fields.CharField(max_length=64)
+    size = fields.IntField()
+    # The file as people see it: every stored secret the server put in as ********.
+    content = fields.TextField()
+    # Unified diff of ``content`` against the phone's revision before it, made when the
+    # revision was written (so retention never changes what it says).
+    diff = fields.TextField()
+    # The exact bytes written, encrypted (app.core.crypto.encrypt_bytes), for a
+    # rollback; never shown.
+    data_enc = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "config_revision"
+        ordering = ["-id"]
+        indexes = (("phone", "id"),)
 
 
 # ---------------------------------------------------------------- tenant scope
@@ -137,3 +183,12 @@ def _users_jobs(v: Viewer, via: str = "") -> Q:
 
 register_rule(DeployJob, Rule("company_id", _users_jobs))
 register_rule(DeployEvent, Rule("job__company_id", lambda v: _users_jobs(v, "job__")))
+# A USER reads the revisions of the phones it reads (those with one of its lines), in
+# its company: the Phone rule's reach, through the revision's phone.
+register_rule(
+    ConfigRevision,
+    Rule(
+        "phone__company_id",
+        lambda v: Q(phone__lines__sip_user_id=v.sip_user_id) & Q(phone__company_id=v.company_id),
+    ),
+)

@@ -98,6 +98,19 @@ class DeployMutation:
         )
 
     @strawberry.mutation(
+        description="Put one of the phone's config revisions back: a ROLLBACK job that writes "
+        "exactly that revision's bytes (the same SHA-256) under its file name, clears the "
+        "services session (Cisco) and restarts the phone. Its upload is a new revision. A "
+        "revision of another phone is refused (INVALID on revisionId)."
+    )
+    @returns_user_errors(DeployJobPayload)
+    async def phone_config_rollback(
+        self, info: Info, mac: MacAddress, revision_id: strawberry.ID
+    ) -> DeployJobPayload:
+        job = await service.rollback(viewer_of(info), mac, revision_id)
+        return DeployJobPayload(job=DeployJob.from_model(job))
+
+    @strawberry.mutation(
         description="Cancel a job: a QUEUED one at once, a RUNNING one before its next step "
         "(steps done stay done). An ended job is a CONFLICT."
     )

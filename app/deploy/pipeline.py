@@ -29,7 +29,7 @@ from tortoise.transactions import in_transaction
 from app.core.crypto import decrypt
 from app.core.events import get_bus
 from app.core.networks import address_in_phone_networks
-from app.deploy import kinds, leases
+from app.deploy import kinds, leases, revisions
 from app.deploy.leases import Lease, LeaseLost
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.signals import announce_end, phone_answered
@@ -212,9 +212,15 @@ class Pipeline:
         self.step = step
         await publish([lease_message(event, self.lease)])
 
-    async def _done(self, step: DeployStep, message: str | None = None) -> None:
-        """Record a step's outcome (no cancelling in the middle of a step)."""
-        event = await leases.record(self.lease, step, message)
+    async def _done(
+        self,
+        step: DeployStep,
+        message: str | None = None,
+        also: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Record a step's outcome (no cancelling in the middle of a step); ``also``:
+        more writes made with it under the lease."""
+        event = await leases.record(self.lease, step, message, also=also)
         self.step = step
         await publish([lease_message(event, self.lease)])
 
@@ -308,9 +314,14 @@ class Pipeline:
             _require_phone_network(phone.ip_address, self.settings)
 
         hooks = kinds.hooks_of(job.kind)
-        if job.kind in (DeployJobKind.PROFILE_DEPLOY, DeployJobKind.REPROVISION) or hooks:
+        if job.kind in _BUILT_IN_UPLOADS or hooks:
             await self._checkpoint()
-            filename, data = await self._config(phone)
+            config = await self._config(phone)
+            filename, data = config.filename, config.data
+            # The upload is a revision of the phone's config history (CONTRACT §7): made
+            # ready first (nothing is uploaded that could not be kept), stored with the
+            # CONFIG_UPLOADED event under the lease.
+            revision = await revisions.prepare(job, phone, config)
             await self._enter(DeployStep.UPLOADING_CONFIG, f"Uploading {filename}")
             await _bounded(
                 self.wire.target.upload(filename, data, guard=self._keep_going),
@@ -318,7 +329,11 @@ class Pipeline:
                 "uploading the config",
                 self.lease,
             )
-            await self._done(DeployStep.CONFIG_UPLOADED, f"Stored {filename} ({len(data)} bytes)")
+            await self._done(
+                DeployStep.CONFIG_UPLOADED,
+                f"Stored {filename} ({len(data)} bytes)",
+                also=revision.store,
+            )
             if hooks is not None and hooks.uploaded is not None:
                 await hooks.uploaded(job)
 
@@ -407,24 +422,37 @@ class Pipeline:
                 "deploy job %s: a phone_answered receiver failed", self.job.id, exc_info=True
             )
 
-    async def _config(self, phone: Phone) -> tuple[str, bytes]:
-        """The file to upload: the profile byte for byte, or the rendered template (or,
-        for a kind a domain above registered, what that domain says)."""
+    async def _config(self, phone: Phone) -> kinds.ConfigFile:
+        """The file to upload: the profile byte for byte, the rendered template, a
+        revision's bytes (or, for a kind a domain above registered, what that domain
+        says)."""
         hooks = kinds.hooks_of(self.job.kind)
         if hooks is not None:
-            return await hooks.config(self.job, phone, self.wire.target)
+            config = await hooks.config(self.job, phone, self.wire.target)
+            return config if isinstance(config, kinds.ConfigFile) else kinds.ConfigFile(*config)
         if self.job.kind == DeployJobKind.PROFILE_DEPLOY:
             profile = await PhoneProfile.get_or_none(id=self.job.profile_id)  # type: ignore[attr-defined]
             if profile is None:
                 raise PhoneStepError("the profile was deleted before it could be deployed")
-            return f"SEP{phone.mac}.cnf.xml", profile.cnf_xml.encode("utf-8")
+            return kinds.ConfigFile(f"SEP{phone.mac}.cnf.xml", profile.cnf_xml.encode("utf-8"))
+        if self.job.kind == DeployJobKind.ROLLBACK:
+            return await revisions.rollback_config(self.job, phone)
         from app.core.errors import UserInputError
-        from app.devices.rendering import render_phone_config
+        from app.devices.rendering import render_phone_config_masked
 
         try:
-            return await render_phone_config(phone.id)
+            rendered = await render_phone_config_masked(phone.id)
         except UserInputError as exc:
             raise PhoneStepError(f"cannot render the phone's config: {exc}") from None
+        return kinds.ConfigFile(rendered.filename, rendered.data, rendered.masked)
+
+
+# The kinds deploy itself knows the config of (a REBOOT uploads nothing).
+_BUILT_IN_UPLOADS = (
+    DeployJobKind.PROFILE_DEPLOY,
+    DeployJobKind.REPROVISION,
+    DeployJobKind.ROLLBACK,
+)
 
 
 def _is_cisco(model: PhoneModel) -> bool:

@@ -10,8 +10,8 @@ Who may ask for what:
   own profiles). The phone must be visible to an admin; a USER may deploy to a phone
   with one of its lines, or — hot desking — to an ACTIVE phone of its company that has
   ``canHotdesk`` when the user's ``hotdeskAllowed`` is set. Other phones are NOT_FOUND.
-* ``phoneReboot``, ``phoneReprovision``, ``phonesReprovision`` — admins only, on the
-  phones in their scope.
+* ``phoneReboot``, ``phoneReprovision``, ``phonesReprovision``, ``phoneConfigRollback``
+  — admins only, on the phones in their scope (a rollback: to a revision of that phone).
 * ``deployJobCancel`` — admins for jobs in their scope; a USER for the deploys of its own
   profiles.
 
@@ -55,7 +55,14 @@ from app.core.models import Company, Role
 from app.core.scalars import format_mac
 from app.core.scope import require_write, visible
 from app.core.validation import mac_input
-from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
+from app.deploy.models import (
+    ConfigRevision,
+    DeployEvent,
+    DeployJob,
+    DeployJobKind,
+    DeployJobStatus,
+    DeployStep,
+)
 from app.deploy.pipeline import bus_message, event_message, finish_unclaimed, publish
 from app.deploy.sql import ENQUEUE_LOCK, as_datetime, dialect_sql
 from app.devices import signals as device_signals
@@ -112,6 +119,7 @@ _QUEUED_MESSAGE = {
     DeployJobKind.PROFILE_DEPLOY: "Profile deploy queued",
     DeployJobKind.REPROVISION: "Reprovision queued",
     DeployJobKind.REBOOT: "Reboot queued",
+    DeployJobKind.ROLLBACK: "Config rollback queued",
 }
 
 
@@ -174,9 +182,14 @@ def _require_active(phone: Phone) -> None:
 
 
 async def enqueue(
-    phone: Phone, kind: DeployJobKind, viewer: Viewer, profile: PhoneProfile | None = None
+    phone: Phone,
+    kind: DeployJobKind,
+    viewer: Viewer,
+    profile: PhoneProfile | None = None,
+    **columns: Any,
 ) -> DeployJob:
-    """Store a QUEUED job with its QUEUED event, publish the event, wake the runner."""
+    """Store a QUEUED job with its QUEUED event, publish the event, wake the runner
+    (``columns``: more of the job's row, e.g. a rollback's revision)."""
     from app.deploy.runner import wake_runner
 
     async with in_transaction():
@@ -186,6 +199,7 @@ async def enqueue(
             profile_id=profile.id if profile else None,
             company_id=phone.company_id,  # type: ignore[attr-defined]
             requested_by=viewer.token_name,
+            **columns,
         )
         event = await DeployEvent.create(
             job_id=job.id, step=DeployStep.QUEUED, message=queued_message(kind), at=job.created_at
@@ -355,6 +369,25 @@ async def reprovision(viewer: Viewer, mac: str) -> DeployJob:
     if phone.model_id is None:  # type: ignore[attr-defined]
         raise invalid("The phone has no model, so it has no config to render", "mac")
     return await enqueue(phone, DeployJobKind.REPROVISION, viewer)
+
+
+async def rollback(viewer: Viewer, mac: str, revision_id: str) -> DeployJob:
+    """Queue a ROLLBACK: the exact bytes of one of the phone's revisions written back
+    under its file name, then the phone restarted (CONTRACT §7)."""
+    require_write(Phone, viewer)
+    phone = await _visible_phone(viewer, mac, "mac")
+    _require_active(phone)
+    pk = decode_id(revision_id, "ConfigRevision", "revisionId")
+    revision = await visible(ConfigRevision, viewer).get_or_none(id=pk)
+    if revision is None:
+        raise not_found("ConfigRevision", "revisionId")
+    if revision.phone_id != phone.id:  # type: ignore[attr-defined]
+        raise invalid(
+            f"The revision is not one of phone {format_mac(phone.mac)}'s: a phone is rolled "
+            "back only to a config it had",
+            "revisionId",
+        )
+    return await enqueue(phone, DeployJobKind.ROLLBACK, viewer, rollback_revision_id=revision.id)
 
 
 def filter_phones(viewer: Viewer, flt: Any) -> QuerySet[Phone]:

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 
 from app.core.context import Info, loaders_of, viewer_of
-from app.core.errors import UserError, payload_type
+from app.core.errors import UserError, UserInputError, payload_type
 from app.core.extend import field_of
 from app.core.ids import to_global_id
 from app.core.models import Role
@@ -18,7 +19,13 @@ from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.scalars import MacAddress, format_mac
 from app.core.scope import visible
 from app.deploy import loaders, models
-from app.deploy.enums import FINAL_STEPS, DeployJobKind, DeployJobStatus, DeployStep
+from app.deploy.enums import (
+    FINAL_STEPS,
+    ConfigRevisionReason,
+    DeployJobKind,
+    DeployJobStatus,
+    DeployStep,
+)
 from app.devices.models import Phone as PhoneRow
 from app.devices.models import PhoneLine as PhoneLineRow
 from app.devices.types import Phone
@@ -246,3 +253,117 @@ async def phone_deploy_jobs(
 ) -> Connection[DeployJob]:
     args = PageArgs(first, after)
     return await loaders.phone_deploy_jobs(info, self.row.id, args, DeployJob.from_model)
+
+
+# ---------------------------------------------------------------- config history (§7)
+
+
+@strawberry.type(
+    description="A file the server wrote to a phone's config target (a profile deploy, a "
+    "reprovision, a hot-desk login or logout, a rollback). The exact bytes are kept "
+    "encrypted for phoneConfigRollback and are never shown."
+)
+class ConfigRevision(Node):
+    id: strawberry.ID
+    filename: str = strawberry.field(description="The name the file was written under.")
+    sha256: str = strawberry.field(description="Hex SHA-256 of the exact bytes written.")
+    size: int = strawberry.field(description="Bytes written.")
+    content: str = strawberry.field(
+        description="The file with every stored secret (SIP passwords, the phone's web "
+        "password, the provisioning key) shown as ********."
+    )
+    diff: str = strawberry.field(
+        description="Unified diff (---/+++ headers) of content against the phone's revision "
+        "before it (every line added for the first); empty when they are equal."
+    )
+    reason: ConfigRevisionReason
+    created_at: datetime
+    row: strawberry.Private[models.ConfigRevision]
+
+    @classmethod
+    def from_model(cls, row: models.ConfigRevision) -> ConfigRevision:
+        return cls(
+            id=strawberry.ID(to_global_id("ConfigRevision", row.id)),
+            filename=row.filename,
+            sha256=row.sha256,
+            size=row.size,
+            content=row.content,
+            diff=row.diff,
+            reason=models.ConfigRevisionReason(row.reason),
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @strawberry.field(description="The phone the file was written for.")
+    async def phone(self, info: Info) -> Phone:
+        row = await loaders_of(info).unscoped_one(
+            PhoneRow,
+            self.row.phone_id,  # type: ignore[attr-defined]
+            reason="the caller sees the revision, which is scoped as its phone is",
+        )
+        assert row is not None  # the foreign key cascades
+        return Phone.from_model(row)
+
+    @strawberry.field(description="The job that wrote it, if the caller sees it.")
+    async def job(self, info: Info) -> DeployJob | None:
+        row = await loaders_of(info).one(models.DeployJob, self.row.job_id, "revision")  # type: ignore[attr-defined]
+        return DeployJob.from_model(row) if row else None
+
+
+register_node("ConfigRevision", models.ConfigRevision, ConfigRevision.from_model)
+
+
+@strawberry.type(
+    description="A phone's template rendered now, nothing written (secrets as ********)."
+)
+class ConfigPreview:
+    filename: str = strawberry.field(description="The name the file would be written under.")
+    content: str = strawberry.field(
+        description="The rendered file with every stored secret shown as ********."
+    )
+    diff: str = strawberry.field(
+        description="Unified diff (---/+++ headers) from the content of the phone's newest "
+        "revision to this one (every line added when it has none); empty when they are equal."
+    )
+    changed: bool = strawberry.field(
+        description="Whether a reprovision would write something else than the newest "
+        "revision shows (true when the phone has no revision yet)."
+    )
+
+
+@field_of(
+    Phone,
+    name="config_revisions",
+    description="The files the server wrote for this phone, newest first (the newest "
+    "PHONEGRAPH_CONFIG_REVISIONS are kept).",
+)
+async def phone_config_revisions(
+    self: Phone, info: Info, first: int | None = None, after: str | None = None
+) -> Connection[ConfigRevision]:
+    args = PageArgs(first, after)
+    return await loaders.phone_config_revisions(
+        info, self.row.id, args, ConfigRevision.from_model
+    )
+
+
+@field_of(
+    Phone,
+    name="config_preview",
+    description="The template rendered now, nothing written; null without a template.",
+)
+async def phone_config_preview(self: Phone, info: Info) -> ConfigPreview | None:
+    try:
+        preview = await loaders.phone_config_preview(info, self.row.id)
+    except UserInputError as exc:
+        # The phone's template cannot be rendered (or is another model's): an error of
+        # this field, which says why, not an internal one.
+        error = exc.errors[0]
+        raise GraphQLError(str(exc), extensions={"code": error.code.value}) from None
+    if preview is None:
+        return None
+    return ConfigPreview(
+        filename=preview.filename,
+        content=preview.content,
+        diff=preview.diff,
+        changed=preview.changed,
+    )

@@ -12,6 +12,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -182,29 +183,49 @@ async def _users_and_domains(user_ids: set[int]) -> tuple[dict[int, Any], dict[i
     return users, domains
 
 
-def hotdesk_services_url(company: Company | None, phone: models.Phone) -> str | None:
+# What a masked render shows in place of every stored secret (CONTRACT §7).
+MASK = "********"
+
+
+def hotdesk_services_url(
+    company: Company | None, phone: models.Phone, *, masked: bool = False
+) -> str | None:
     """Where a hot-desk phone's Services button leads (CONTRACT §6): the hot-desk
-    service of its company at ``PHONEGRAPH_PUBLIC_URL``; the phone fills in its name."""
+    service of its company at ``PHONEGRAPH_PUBLIC_URL``; the phone fills in its name.
+    ``masked``: with the provisioning key (a secret) shown as :data:`MASK`."""
     if company is None or not phone.can_hotdesk:
         return None
     from urllib.parse import quote
 
     from app.settings import get_settings
 
-    key = quote(decrypt(company.provisioning_key_enc), safe="")
+    key = MASK if masked else quote(decrypt(company.provisioning_key_enc), safe="")
     base = get_settings().resolved_public_url
     return f"{base}/services/{key}/hotdesk?device=#DEVICENAME#"
 
 
-async def phone_context(phone: models.Phone, only_user_id: int | None = None) -> dict[str, Any]:
-    """What a phone's template sees (secrets decrypted: the config is for the phone).
+@dataclass
+class PhoneFacts:
+    """Everything a phone's template sees, read from the database (see :func:`phone_facts`)."""
 
-    ``only_user_id``: the lines as a hot-desk login has them — that user on line 1 (with
-    line 1's credentials) and no other line."""
+    phone: models.Phone
+    model: models.PhoneModel | None
+    company: Company | None
+    template: models.PhoneTemplate | None
+    lines: list[models.PhoneLine]
+    users: dict[int, Any]
+    domains: dict[int, Any]
 
-    model = await models.PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
-    company = await Company.get_or_none(id=phone.company_id)  # type: ignore[attr-defined]
-    lines = await models.PhoneLine.filter(phone_id=phone.id).order_by("port")
+
+def _secret(enc: str | None, masked: bool) -> str | None:
+    if not enc:
+        return None
+    return MASK if masked else decrypt(enc)
+
+
+def _context_of(facts: PhoneFacts, only_user_id: int | None, masked: bool) -> dict[str, Any]:
+    """The template context of ``facts``; ``masked``: every stored secret as :data:`MASK`."""
+    phone, lines = facts.phone, facts.lines
     if only_user_id is not None:
         first = next((line for line in lines if line.port == 1), None)
         line = models.PhoneLine(
@@ -214,25 +235,23 @@ async def phone_context(phone: models.Phone, only_user_id: int | None = None) ->
             auth_secret_enc=first.auth_secret_enc if first else None,
         )
         lines = [line]
-    users, domains = await _users_and_domains(
-        {line.sip_user_id for line in lines if line.sip_user_id is not None}  # type: ignore[attr-defined]
-    )
     line_ctx = []
     sip_domain = None
     for line in lines:
-        user = users.get(line.sip_user_id)  # type: ignore[attr-defined]
-        domain = domains.get(user.domain_id) if user else None  # type: ignore[attr-defined]
+        user = facts.users.get(line.sip_user_id)  # type: ignore[attr-defined]
+        domain = facts.domains.get(user.domain_id) if user else None  # type: ignore[attr-defined]
         if domain is not None and sip_domain is None:
             sip_domain = {"name": domain.name, "display_name": domain.display_name}
         line_ctx.append(
             {
                 "port": line.port,
                 "auth_name": line_auth_name(phone.mac, line.port),
-                "auth_secret": decrypt(line.auth_secret_enc) if line.auth_secret_enc else "",
+                "auth_secret": _secret(line.auth_secret_enc, masked) or "",
                 "user": _user(user),
                 "domain": domain.name if domain else None,
             }
         )
+    company = facts.company
     return {
         "phone": {
             "mac": phone.mac,
@@ -248,14 +267,151 @@ async def phone_context(phone: models.Phone, only_user_id: int | None = None) ->
             "http_port": phone.http_port,
             "sip_port": phone.sip_port,
             "web_username": phone.web_username,
-            "web_password": decrypt(phone.web_password_enc) if phone.web_password_enc else None,
-            "model": _model(model),
-            "services_url": hotdesk_services_url(company, phone),
+            "web_password": _secret(phone.web_password_enc, masked),
+            "model": _model(facts.model),
+            "services_url": hotdesk_services_url(company, phone, masked=masked),
         },
         "lines": line_ctx,
         "company": {"name": company.name} if company else None,
         "sip_domain": sip_domain,
     }
+
+
+async def phone_facts(
+    phones: list[models.Phone], extra_user_ids: set[int] | None = None
+) -> list[PhoneFacts]:
+    """What the templates of ``phones`` see, in a fixed number of statements whatever
+    their number (models, companies, templates, lines, users, domains: one each)."""
+    if not phones:
+        return []
+    model_ids = {p.model_id for p in phones if p.model_id is not None}  # type: ignore[attr-defined]
+    company_ids = {p.company_id for p in phones if p.company_id is not None}  # type: ignore[attr-defined]
+    template_ids = {p.template_id for p in phones if p.template_id is not None}  # type: ignore[attr-defined]
+    phone_models = (
+        {m.id: m for m in await models.PhoneModel.filter(id__in=model_ids)} if model_ids else {}
+    )
+    companies = {c.id: c for c in await Company.filter(id__in=company_ids)} if company_ids else {}
+    templates = (
+        {t.id: t for t in await models.PhoneTemplate.filter(id__in=template_ids)}
+        if template_ids
+        else {}
+    )
+    by_phone: dict[int, list[models.PhoneLine]] = {p.id: [] for p in phones}
+    for line in await models.PhoneLine.filter(phone_id__in=list(by_phone)).order_by(
+        "phone_id", "port"
+    ):
+        by_phone[line.phone_id].append(line)  # type: ignore[attr-defined]
+    user_ids = set(extra_user_ids or ()) | {
+        line.sip_user_id  # type: ignore[attr-defined]
+        for lines in by_phone.values()
+        for line in lines
+        if line.sip_user_id is not None  # type: ignore[attr-defined]
+    }
+    users, domains = await _users_and_domains(user_ids)
+    out = []
+    for phone in phones:
+        template = templates.get(phone.template_id)  # type: ignore[attr-defined]
+        # A company's own template is never another company's (the phone moved).
+        if template is not None and template.company_id not in (None, phone.company_id):  # type: ignore[attr-defined]
+            template = None
+        out.append(
+            PhoneFacts(
+                phone=phone,
+                model=phone_models.get(phone.model_id),  # type: ignore[attr-defined]
+                company=companies.get(phone.company_id),  # type: ignore[attr-defined]
+                template=template,
+                lines=by_phone[phone.id],
+                users=users,
+                domains=domains,
+            )
+        )
+    return out
+
+
+async def phone_context(phone: models.Phone, only_user_id: int | None = None) -> dict[str, Any]:
+    """What a phone's template sees (secrets decrypted: the config is for the phone).
+
+    ``only_user_id``: the lines as a hot-desk login has them — that user on line 1 (with
+    line 1's credentials) and no other line."""
+    extra = {only_user_id} if only_user_id is not None else set()
+    (facts,) = await phone_facts([phone], extra)
+    return _context_of(facts, only_user_id, masked=False)
+
+
+def phone_secrets(facts: PhoneFacts) -> list[str]:
+    """The stored secrets the server may put into the phone's config (its lines' SIP
+    secrets, its web password, its company's provisioning key), for masking text the
+    server did not render itself."""
+    found = [decrypt(line.auth_secret_enc) for line in facts.lines if line.auth_secret_enc]
+    if facts.phone.web_password_enc:
+        found.append(decrypt(facts.phone.web_password_enc))
+    if facts.company is not None and facts.company.provisioning_key_enc:
+        found.append(decrypt(facts.company.provisioning_key_enc))
+    return [s for s in found if s]
+
+
+def mask_secrets(text: str, secrets: list[str]) -> str:
+    """``text`` with every occurrence of each of ``secrets`` shown as :data:`MASK`."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+@dataclass
+class RenderedConfig:
+    """A phone's config: the exact bytes for the phone, and the text shown to people."""
+
+    filename: str
+    data: bytes
+    # The same render with every stored secret as MASK.
+    masked: str
+
+
+def _checked_template(facts: PhoneFacts) -> models.PhoneTemplate:
+    """The phone's template, or the reason it has none it can be rendered with."""
+    if facts.model is None:
+        raise UserInputError(
+            ErrorCode.REQUIRED, "The phone has no model, so no config file name", ["mac"]
+        )
+    template = facts.template
+    if template is None:
+        raise UserInputError(ErrorCode.REQUIRED, "The phone has no template", ["mac"])
+    if template.model_id is not None and template.model_id != facts.model.id:  # type: ignore[attr-defined]
+        raise UserInputError(
+            ErrorCode.INCOMPATIBLE, "The phone's template is for another model", ["mac"]
+        )
+    return template
+
+
+async def render_facts(
+    facts: PhoneFacts, only_user_id: int | None = None, *, exact: bool = True
+) -> RenderedConfig:
+    """Render the phone's template: the masked text always, the exact bytes when
+    ``exact`` (a preview writes nothing and needs no secret). Errors as
+    :func:`render_phone_config`."""
+    template = _checked_template(facts)
+    assert facts.model is not None
+    filename = config_filename(facts.model.config_filename_pattern, facts.phone.mac)
+    masked = await _render(template, _context_of(facts, only_user_id, masked=True), "mac")
+    text = masked.decode("utf-8", errors="replace")
+    data = b""
+    if exact:
+        data = await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
+        # A template that derives a value from a secret may print it as is elsewhere.
+        text = mask_secrets(text, phone_secrets(facts))
+    return RenderedConfig(filename=filename, data=data, masked=text)
+
+
+async def render_phone_config_masked(
+    phone_id: int, only_user_id: int | None = None
+) -> RenderedConfig:
+    """:func:`render_phone_config` with the masked text of the same render."""
+    phone = await models.Phone.get_or_none(id=phone_id)
+    if phone is None:
+        raise UserInputError(ErrorCode.NOT_FOUND, "Phone not found", ["mac"])
+    extra = {only_user_id} if only_user_id is not None else set()
+    (facts,) = await phone_facts([phone], extra)
+    return await render_facts(facts, only_user_id)
 
 
 async def render_phone_config(
@@ -270,23 +426,12 @@ async def render_phone_config(
     phone = await models.Phone.get_or_none(id=phone_id)
     if phone is None:
         raise UserInputError(ErrorCode.NOT_FOUND, "Phone not found", ["mac"])
-    model = await models.PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
-    if model is None:
-        raise UserInputError(
-            ErrorCode.REQUIRED, "The phone has no model, so no config file name", ["mac"]
-        )
-    template = await models.PhoneTemplate.get_or_none(
-        Q(company_id=None) | Q(company_id=phone.company_id),  # type: ignore[attr-defined]
-        id=phone.template_id,  # type: ignore[attr-defined]
-    )
-    if template is None:
-        raise UserInputError(ErrorCode.REQUIRED, "The phone has no template", ["mac"])
-    if template.model_id is not None and template.model_id != model.id:  # type: ignore[attr-defined]
-        raise UserInputError(
-            ErrorCode.INCOMPATIBLE, "The phone's template is for another model", ["mac"]
-        )
-    body = await _render(template, await phone_context(phone, only_user_id), "mac")
-    return config_filename(model.config_filename_pattern, phone.mac), body
+    extra = {only_user_id} if only_user_id is not None else set()
+    (facts,) = await phone_facts([phone], extra)
+    template = _checked_template(facts)
+    assert facts.model is not None
+    body = await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
+    return config_filename(facts.model.config_filename_pattern, phone.mac), body
 
 
 async def dect_context(base: models.DectBase) -> dict[str, Any]:

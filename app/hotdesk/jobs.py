@@ -24,12 +24,12 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from app.core.errors import UserInputError
-from app.deploy.kinds import KindHooks, register_kind
+from app.deploy.kinds import ConfigFile, KindHooks, register_kind
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.sql import dialect_sql
 from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone
-from app.devices.rendering import RENDER_MAX_BYTES, render_phone_config
+from app.devices.rendering import RENDER_MAX_BYTES, render_phone_config_masked
 from app.hotdesk import service, signals
 from app.hotdesk.models import HotdeskEndReason, HotdeskSession, HotdeskState
 from app.profiles.models import PhoneProfile
@@ -49,14 +49,16 @@ async def _session_of(job: DeployJob, column: str) -> HotdeskSession:
     return session
 
 
-async def _render(phone: Phone, only_user_id: int | None = None) -> tuple[str, bytes]:
+async def _render(phone: Phone, only_user_id: int | None = None) -> ConfigFile:
+    """The phone's template rendered, with its masked text for the config history."""
     try:
-        return await render_phone_config(phone.id, only_user_id)
+        rendered = await render_phone_config_masked(phone.id, only_user_id)
     except UserInputError as exc:
         raise PhoneStepError(f"cannot render the phone's config: {exc}") from None
+    return ConfigFile(rendered.filename, rendered.data, rendered.masked)
 
 
-async def login_config(job: DeployJob, phone: Phone, target: Any) -> tuple[str, bytes]:
+async def login_config(job: DeployJob, phone: Phone, target: Any) -> ConfigFile:
     session = await _session_of(job, "login_job_id")
     # Checked before anything is read from or sent to the phone: a session that ended
     # (logout, replaced, expired, its phone moved to another company) while its login
@@ -72,14 +74,15 @@ async def login_config(job: DeployJob, phone: Phone, target: Any) -> tuple[str, 
         profile = await PhoneProfile.get_or_none(id=session.profile_id)  # type: ignore[attr-defined]
         if profile is None:
             raise PhoneStepError("the user's profile was deleted before the login wrote it")
-        filename, data = _cisco_name(phone), profile.cnf_xml.encode("utf-8")
+        config = ConfigFile(_cisco_name(phone), profile.cnf_xml.encode("utf-8"))
     else:
-        filename, data = await _render(phone, session.sip_user_id)  # type: ignore[attr-defined]
+        config = await _render(phone, session.sip_user_id)  # type: ignore[attr-defined]
+    filename = config.filename
     if phone.template_id is None and not session.restore_taken:  # type: ignore[attr-defined]
         await _keep_phone_config(session, filename, target)
     elif session.config_filename != filename:
         await HotdeskSession.filter(id=session.id).update(config_filename=filename)
-    return filename, data
+    return config
 
 
 async def _keep_phone_config(session: HotdeskSession, filename: str, target: Any) -> None:
@@ -94,7 +97,7 @@ async def _keep_phone_config(session: HotdeskSession, filename: str, target: Any
     )
 
 
-async def logout_config(job: DeployJob, phone: Phone, target: Any) -> tuple[str, bytes]:
+async def logout_config(job: DeployJob, phone: Phone, target: Any) -> ConfigFile:
     session = await _session_of(job, "logout_job_id")
     if phone.template_id is not None:  # type: ignore[attr-defined]
         return await _render(phone)
@@ -109,7 +112,7 @@ async def logout_config(job: DeployJob, phone: Phone, target: Any) -> tuple[str,
             "the phone has no template and had no config file before the login: nothing "
             "to restore (give the phone a template and reprovision it)"
         )
-    return session.config_filename or _cisco_name(phone), data
+    return ConfigFile(session.config_filename or _cisco_name(phone), data)
 
 
 async def open_session(job: DeployJob) -> None:

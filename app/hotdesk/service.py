@@ -27,7 +27,6 @@ Who may do what:
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.core.auth import Viewer
-from app.core.crypto import decrypt, encrypt
+from app.core.crypto import decrypt_bytes, encrypt_bytes
 from app.core.errors import (
     UserInputError,
     forbidden_input,
@@ -434,11 +433,11 @@ async def end_session(
 
 
 def keep_bytes(data: bytes) -> str:
-    return encrypt(base64.b64encode(data).decode("ascii"))
+    return encrypt_bytes(data)
 
 
 def kept_bytes(stored: str) -> bytes:
-    return base64.b64decode(decrypt(stored))
+    return decrypt_bytes(stored)
 
 
 async def restore_of(session: HotdeskSession) -> tuple[bool, bytes | None]:
