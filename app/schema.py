@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from app.core.audit_schema import AuditQuery
 from app.core.execution import PhoneGraphExecutor
 from app.core.extensions import schema_extensions
 from app.core.schema import CoreMutation, CoreQuery
@@ -23,7 +24,9 @@ from app.profiles.queries import ProfilesQuery
 
 
 @strawberry.type(description="Read anything the caller may see.")
-class Query(CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery, HotdeskQuery):
+class Query(
+    CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery, HotdeskQuery, AuditQuery
+):
     pass
 
 

@@ -169,6 +169,10 @@ class Settings:
     hotdesk_sweep_interval: float = 5.0
     # The address phones reach this server at (Cisco <servicesURL>); None: host and port.
     public_url: str | None = None
+    # CONTRACT §10: audit events are kept this many days (then deleted, in chunks, by a
+    # background task of every server process, every audit_prune_interval seconds).
+    audit_days: float = 365.0
+    audit_prune_interval: float = 3600.0
 
     @property
     def resolved_public_url(self) -> str:
@@ -253,6 +257,7 @@ def load_settings() -> Settings:
         hotdesk_timeout=_float("PHONEGRAPH_HOTDESK_TIMEOUT", 43200.0),
         hotdesk_sweep_interval=min(10.0, _float("PHONEGRAPH_HOTDESK_SWEEP_INTERVAL", 5.0)),
         public_url=_str("PHONEGRAPH_PUBLIC_URL"),
+        audit_days=_float("PHONEGRAPH_AUDIT_DAYS", 365.0),
     )
 
 

@@ -213,6 +213,7 @@ def serve(settings: Settings) -> None:
 
 def create_app() -> Starlette:
     """Build the ASGI application for the settings in force."""
+    from app.core.audit_retention import start_audit_pruner, stop_audit_pruner
     from app.deploy.runner import start_runner, stop_runner
     from app.hotdesk.sweeper import start_sweeper, stop_sweeper
     from app.schema import schema
@@ -235,9 +236,11 @@ def create_app() -> Starlette:
             await start_bus(settings.redis_url, settings.redis_channel)
             await start_runner()
             await start_sweeper()
+            await start_audit_pruner()
             try:
                 yield
             finally:
+                await stop_audit_pruner()
                 await stop_sweeper()
                 await stop_runner()
                 await stop_bus()

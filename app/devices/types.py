@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from app.core.audit_schema import AuditEvent
 from app.core.context import Info, loaders_of, viewer_of
 from app.core.errors import payload_type
 from app.core.extend import field_of
@@ -417,6 +418,15 @@ async def phones(
 async def user_phones(self: SipUser, info: Info) -> list[Phone]:
     rows = await loaders.user_phones(info).load(self.row.id)
     return [Phone.from_model(r) for r in rows]
+
+
+@field_of(
+    AuditEvent,
+    description="The phone a hot-desk login or logout was made at (null otherwise).",
+)
+async def actor_phone(self: AuditEvent, info: Info) -> Phone | None:
+    row = await loaders_of(info).one(models.Phone, self.row.actor_phone_id, "audit")
+    return Phone.from_model(row) if row else None
 
 
 # ---------------------------------------------------------------- payloads
