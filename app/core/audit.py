@@ -32,12 +32,13 @@ change), else of the object the payload returns (``companyCreate``), else none.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -409,3 +410,23 @@ def call_after_commit(fn: Callable[[], None]) -> None:
         rec.hooks.append(fn)
     else:
         fn()
+
+
+@contextlib.asynccontextmanager
+async def outside_transaction() -> AsyncIterator[None]:
+    """Run the block outside the current call's transaction, in transactions of its own.
+
+    For bookkeeping that must stand whatever the call's outcome and be seen by parallel
+    calls at once, and that waits (a wrong PIN counts even when the login fails, and is
+    counted before its slow check; SQLite's one writer must not be held meanwhile). What
+    the call did before is committed here, so only a call that has written nothing yet
+    may use it; the call's own transaction begins afresh after the block."""
+    rec = _current.get()
+    if rec is None or rec.settled or rec._tx is None:
+        yield
+        return
+    await rec._end(None)
+    try:
+        yield
+    finally:
+        await rec.begin()

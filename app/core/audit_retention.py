@@ -50,10 +50,7 @@ async def prune_audit(days: float | None = None, chunk: int = CHUNK) -> int:
                 f"SELECT id FROM audit_event WHERE at < {_cutoff(postgres)} "
                 f"ORDER BY at, id LIMIT {param}{lock}"
             )
-            ids = [
-                row["id"]
-                for row in await conn.execute_query_dict(chosen, [keep, chunk])
-            ]
+            ids = [row["id"] for row in await conn.execute_query_dict(chosen, [keep, chunk])]
             if ids:
                 marks = ", ".join(f"${i + 1}" if postgres else "?" for i in range(len(ids)))
                 await conn.execute_query(
@@ -114,4 +111,3 @@ async def stop_audit_pruner() -> None:
     if _pruner is not None:
         await _pruner.stop()
     _pruner = None
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from tortoise.expressions import Subquery
 
 from app.core import models
 from app.core.context import Info, loaders_of, viewer_of
@@ -125,7 +126,9 @@ class AuditQuery:
                 )
             if filter.target_id is not None:
                 qs = qs.filter(
-                    id__in=models.AuditTarget.filter(target=filter.target_id).values("event_id")
+                    id__in=Subquery(
+                        models.AuditTarget.filter(target=filter.target_id).values("event_id")
+                    )
                 )
             if filter.outcome is not None:
                 qs = qs.filter(outcome=models.AuditOutcome(filter.outcome.value))
