@@ -13,6 +13,7 @@ import strawberry
 from tortoise.expressions import Subquery
 
 from app.core import models
+from app.core.audit import MAX_TARGET
 from app.core.context import Info, loaders_of, viewer_of
 from app.core.errors import ErrorCode, forbidden
 from app.core.ids import decode_arg, to_global_id
@@ -20,6 +21,8 @@ from app.core.node import Node, register_node
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.scope import visible
 from app.core.types import ApiToken, Company, Role
+
+_OPERATION_MAX = 100  # the operation column's length
 
 AuditOutcome = strawberry.enum(
     models.AuditOutcome,
@@ -105,6 +108,8 @@ class AuditQuery:
         info: Info,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
         filter: AuditEventFilter | None = None,
     ) -> Connection[AuditEvent]:
         viewer = viewer_of(info)
@@ -116,7 +121,10 @@ class AuditQuery:
                 qs = qs.filter(
                     company_id=decode_arg(filter.company_id, "Company", "filter.companyId")
                 )
-            if filter.operation is not None:
+            # Text longer than its column matches nothing (and is no error).
+            if filter.operation is not None and len(filter.operation) > _OPERATION_MAX:
+                qs = qs.filter(id__in=[])
+            elif filter.operation is not None:
                 qs = qs.filter(operation=filter.operation)
             if filter.actor_token_id is not None:
                 qs = qs.filter(
@@ -124,7 +132,9 @@ class AuditQuery:
                         filter.actor_token_id, "ApiToken", "filter.actorTokenId"
                     )
                 )
-            if filter.target_id is not None:
+            if filter.target_id is not None and len(filter.target_id) > MAX_TARGET:
+                qs = qs.filter(id__in=[])
+            elif filter.target_id is not None:
                 qs = qs.filter(
                     id__in=Subquery(
                         models.AuditTarget.filter(target=filter.target_id).values("event_id")
@@ -139,7 +149,7 @@ class AuditQuery:
         # Ids grow with every insert: newest first without comparing timestamps.
         return await paginate(
             qs,
-            PageArgs(first, after),
+            PageArgs(first, after, last, before),
             [OrderKey("id", descending=True)],
             AuditEvent.from_model,
         )
