@@ -249,7 +249,9 @@ class _Recording:
             if exc is None:
                 await tx.__aexit__(None, None, None)
             else:
-                await tx.__aexit__(type(exc), exc, exc.__traceback__)
+                # Always a rollback (Tortoise skips it for its own TransactionManagementError,
+                # which is also what a statement in a spoilt transaction raises).
+                await tx.__aexit__(Exception, exc, exc.__traceback__)
 
     async def _write(self, outcome: AuditOutcome, codes: list[str]) -> None:
         call = self.call

@@ -3,6 +3,7 @@ PHONEGRAPH_AUDIT_DAYS days."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,10 +12,10 @@ from tortoise import connections
 
 from app.core.audit_retention import prune_audit
 from app.core.models import AuditEvent, AuditTarget
-from app.pbx.models import SipDomain, SipUser
+from app.pbx.models import SipDomain, SipUser, TrustedNetwork
 from tests.audit.conftest import nodes
 from tests.conftest import GraphQLClient
-from tests.pbx.conftest import CREATE_USER, Pbx, payload_of, user_input
+from tests.pbx.conftest import CREATE_NETWORK, CREATE_USER, Pbx, payload_of, user_input
 
 SQLITE_REFUSAL = """
 CREATE TRIGGER audit_refused BEFORE INSERT ON audit_event
@@ -98,3 +99,41 @@ async def test_events_older_than_the_retention_are_deleted_in_chunks(
     assert await AuditEvent.all().count() == kept_before
     assert await AuditTarget.filter(event_id__in=young).count() == 2
     assert await prune_audit(days=365) == 0
+
+
+SQLITE_CLASH = """
+CREATE TRIGGER network_clash BEFORE INSERT ON trusted_network
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: trusted_network.network'); END;
+"""
+PG_CLASH = """
+CREATE OR REPLACE FUNCTION network_clash() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION 'a concurrent insert won' USING ERRCODE = 'unique_violation'; END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER network_clash BEFORE INSERT ON trusted_network
+FOR EACH ROW EXECUTE FUNCTION network_clash();
+"""
+
+
+async def test_a_uniqueness_race_is_recorded_as_a_user_error(
+    acme: Pbx, admin: GraphQLClient
+) -> None:
+    """A failed insert (as when a concurrent request won a race) spoils a PostgreSQL
+    transaction; the DUPLICATE userError is still recorded, and nothing is kept."""
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    await conn.execute_script(PG_CLASH if postgres else SQLITE_CLASH)
+    try:
+        payload = await payload_of(
+            acme.client,
+            CREATE_NETWORK,
+            {"domainId": acme.domain_id, "input": {"network": "192.0.2.0/24"}},
+        )
+    finally:
+        await conn.execute_script(
+            "DROP TRIGGER IF EXISTS network_clash" + (" ON trusted_network" if postgres else "")
+        )
+    assert [e["code"] for e in payload["userErrors"]] == ["DUPLICATE"]
+    [event] = await nodes(admin, operation="trustedNetworkCreate")
+    assert event["outcome"] == "USER_ERROR" and event["errorCodes"] == ["DUPLICATE"]
+    assert json.loads(event["arguments"])["input"] == {"network": "192.0.2.0/24"}
+    assert not await TrustedNetwork.exists()
