@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from app.core.audit_schema import AuditQuery
 from app.core.execution import PhoneGraphExecutor
 from app.core.extensions import schema_extensions
 from app.core.schema import CoreMutation, CoreQuery
@@ -30,7 +31,14 @@ from app.webhooks.queries import WebhooksQuery
 
 @strawberry.type(description="Read anything the caller may see.")
 class Query(
-    CoreQuery, PbxQuery, DevicesQuery, ProfilesQuery, DeployQuery, HotdeskQuery, WebhooksQuery
+    CoreQuery,
+    PbxQuery,
+    DevicesQuery,
+    ProfilesQuery,
+    DeployQuery,
+    HotdeskQuery,
+    AuditQuery,
+    WebhooksQuery,
 ):
     pass
 

@@ -190,6 +190,10 @@ class Settings:
     # (seconds; 0 turns presence off), at most this many awaiting an answer at once.
     presence_interval: float = 60.0
     presence_concurrency: int = 200
+    # CONTRACT §10: audit events are kept this many days (then deleted, in chunks, by a
+    # background task of every server process, every audit_prune_interval seconds).
+    audit_days: float = 365.0
+    audit_prune_interval: float = 3600.0
 
     @property
     def resolved_public_url(self) -> str:
@@ -279,6 +283,7 @@ def load_settings() -> Settings:
         presence_interval=_non_negative_float("PHONEGRAPH_PRESENCE_INTERVAL", 60.0),
         presence_concurrency=_positive_int("PHONEGRAPH_PRESENCE_CONCURRENCY", 200),
         config_revisions=_positive_int("PHONEGRAPH_CONFIG_REVISIONS", 20),
+        audit_days=_float("PHONEGRAPH_AUDIT_DAYS", 365.0),
     )
 
 

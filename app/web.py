@@ -214,6 +214,7 @@ def serve(settings: Settings) -> None:
 
 def create_app() -> Starlette:
     """Build the ASGI application for the settings in force."""
+    from app.core.audit_retention import start_audit_pruner, stop_audit_pruner
     from app.deploy.runner import start_runner, stop_runner
     from app.hotdesk.sweeper import start_sweeper, stop_sweeper
     from app.presence.monitor import start_monitor, stop_monitor
@@ -240,9 +241,11 @@ def create_app() -> Starlette:
             await start_sweeper()
             await start_deliverer()
             await start_monitor()
+            await start_audit_pruner()
             try:
                 yield
             finally:
+                await stop_audit_pruner()
                 await stop_monitor()
                 await stop_deliverer()
                 await stop_sweeper()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -129,11 +129,14 @@ def returns_user_errors(
 
     An ``IntegrityError`` that slipped past the service's own checks (a race between two
     requests) becomes a DUPLICATE error rather than an internal one.
+
+    Every Mutation field is decorated with this, so it is also where each call made with
+    a token is recorded in the audit log, in the transaction of its change
+    (:func:`app.core.audit.recorded`).
     """
 
     def decorator(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(fn)
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return await fn(*args, **kwargs)
             except UserInputError as exc:
@@ -149,9 +152,32 @@ def returns_user_errors(
                     ]
                 )
 
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            from app.core.audit import Call, recorded
+
+            info = _info_in(args, kwargs)
+            viewer = getattr(getattr(info, "context", None), "viewer", None)
+            if info is None or viewer is None:
+                # Without a token nothing but introspection runs (RequireAuthentication).
+                return await run(*args, **kwargs)
+            arguments = {k: v for k, v in kwargs.items() if v is not info}
+            call = Call(operation=info.field_name, arguments=arguments, viewer=viewer)
+            return await recorded(call, lambda: run(*args, **kwargs))
+
+        wrapper.__audited__ = True  # type: ignore[attr-defined]
         return wrapper
 
     return decorator
+
+
+def _info_in(args: tuple[object, ...], kwargs: dict[str, object]) -> Any:
+    from strawberry.types import Info
+
+    for value in (*kwargs.values(), *args):
+        if isinstance(value, Info):
+            return value
+    return None
 
 
 def payload_type(name: str, field: str, of: type, description: str | None = None) -> type:

@@ -20,7 +20,7 @@ from tortoise.queryset import QuerySet
 
 from app.core.auth import Viewer
 from app.core.errors import forbidden
-from app.core.models import ApiToken, Company, Role
+from app.core.models import ApiToken, AuditEvent, Company, Role
 
 M = TypeVar("M", bound=Model)
 
@@ -155,3 +155,6 @@ def administers(viewer: Viewer, company_id: int | None) -> bool:
 
 register_rule(Company, Rule("id", lambda v: Q(id=v.company_id), company_admin_writes=False))
 register_rule(ApiToken, Rule("company_id", lambda v: Q(id=v.token_id)))
+# The audit log: a company admin reads its company's events, a USER none; nobody writes
+# them through the API.
+register_rule(AuditEvent, Rule("company_id", None, company_admin_writes=False))

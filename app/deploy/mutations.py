@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from app.core.audit import commit_now
 from app.core.context import Info, viewer_of
 from app.core.errors import returns_user_errors
 from app.core.scalars import MacAddress
@@ -55,6 +56,9 @@ class DeployMutation:
         job, profile, phone = await service.deploy_profile(viewer_of(info), profile_id, mac)
         restart = None
         if wait:
+            # The job must be committed for a runner to take it, and no transaction may
+            # span the wait: the change and its audit event commit here.
+            await commit_now()
             job = await service.wait_for_job(job.id, get_settings().wait_timeout)
             restart = await redact_phone_address(info, job, await _ended(job))
             phone = await PhoneRow.get(id=phone.id)

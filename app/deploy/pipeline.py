@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import aiohttp
 from tortoise.transactions import in_transaction
 
+from app.core.audit import after_commit
 from app.core.crypto import decrypt
 from app.core.events import get_bus
 from app.core.networks import address_in_phone_networks
@@ -113,9 +114,16 @@ def lease_message(event: DeployEvent, lease: Lease) -> dict[str, Any]:
 
 
 async def publish(messages: list[dict[str, Any]]) -> None:
-    """Publish stored events; a bus failure never fails a job (the rows are stored)."""
+    """Publish stored events; a bus failure never fails a job (the rows are stored).
+
+    Inside a recorded call (a mutation), once its transaction has committed: subscribers
+    read back what they are told of."""
     if not messages:
         return
+    await after_commit(lambda: _publish_now(messages))
+
+
+async def _publish_now(messages: list[dict[str, Any]]) -> None:
     try:
         await get_bus().publish_many(messages)
     except Exception:

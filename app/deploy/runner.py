@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from app.core.audit import call_after_commit
 from app.deploy import leases
 from app.deploy.leases import Lease, LeaseLost
 from app.deploy.metrics import HANDED_BACK, LEASES_LOST, TAKEN_OVER
@@ -301,7 +302,12 @@ _runner: Runner | None = None
 
 
 def wake_runner() -> None:
-    """Tell this process's runner that jobs were queued (others find them by polling)."""
+    """Tell this process's runner that jobs were queued (others find them by polling);
+    inside a recorded call (a mutation), once its transaction has committed."""
+    call_after_commit(_wake)
+
+
+def _wake() -> None:
     if _runner is not None:
         _runner.wake.set()
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import strawberry
 
+from app.core.audit_schema import AuditEvent
 from app.core.context import Info, loaders_of, viewer_of
 from app.core.errors import payload_type
 from app.core.extend import field_of
@@ -447,6 +448,15 @@ def _same(value: T) -> T:
 async def user_phones(self: SipUser, info: Info) -> list[Phone]:
     rows = await loaders.user_phones(info).load(self.row.id)
     return [Phone.from_model(r) for r in rows]
+
+
+@field_of(
+    AuditEvent,
+    description="The phone a hot-desk login or logout was made at (null otherwise).",
+)
+async def actor_phone(self: AuditEvent, info: Info) -> Phone | None:
+    row = await loaders_of(info).one(models.Phone, self.row.actor_phone_id, "audit")
+    return Phone.from_model(row) if row else None
 
 
 # ---------------------------------------------------------------- loading ahead

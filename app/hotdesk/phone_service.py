@@ -25,8 +25,9 @@ from lxml import etree
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from app.core.audit import Call, recorded
 from app.core.crypto import hash_token
-from app.core.errors import ErrorCode, UserInputError
+from app.core.errors import ErrorCode, UserInputError, invalid
 from app.core.models import Company
 from app.devices.models import Phone, PhoneStatus
 from app.hotdesk import service
@@ -147,18 +148,33 @@ def _refusal_text(exc: UserInputError) -> str:
     return service.WRONG_CREDENTIALS + "."
 
 
+def _at_phone(operation: str, phone: Phone, **arguments: str) -> Call:
+    """The audit record of a login or logout made at ``phone`` (its company's)."""
+    return Call(
+        operation=operation,
+        arguments={"mac": phone.mac, **arguments},
+        phone_id=phone.id,
+        phone_company_id=phone.company_id,  # type: ignore[attr-defined]
+    )
+
+
 async def hotdesk_login(request: Request) -> Response:
     found = await _phone_of(request)
     if found is None:
         return _not_found()
     _, _, phone = found
-    refusal = _not_hotdesk(phone)
-    if refusal:
-        return _text(refusal)
     extension = request.query_params.get("extension", "")[:_MAX_PARAM]
     pin = request.query_params.get("pin", "")[:_MAX_PARAM]
+
+    async def attempt() -> None:
+        refusal = _not_hotdesk(phone)
+        if refusal:
+            raise invalid(refusal, "mac")
+        await service.login(service.AtPhone(phone), phone, phone.mac, extension, pin)
+
+    call = _at_phone("hotdeskLogin", phone, extension_number=extension, pin=pin)
     try:
-        _, _ = await service.login(service.AtPhone(phone), phone, phone.mac, extension, pin)
+        await recorded(call, attempt)
     except UserInputError as exc:
         return _text(_refusal_text(exc))
     return _text("Welcome. The phone restarts now with your configuration.")
@@ -169,8 +185,12 @@ async def hotdesk_logout(request: Request) -> Response:
     if found is None:
         return _not_found()
     _, _, phone = found
-    try:
+
+    async def attempt() -> None:
         await service.logout(service.AtPhone(phone), phone.mac)
+
+    try:
+        await recorded(_at_phone("hotdeskLogout", phone), attempt)
     except UserInputError:
         return _text("Nobody is logged in at this phone.")
     return _text("Goodbye. The phone restarts now with its own configuration.")

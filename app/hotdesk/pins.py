@@ -27,6 +27,7 @@ from functools import lru_cache
 
 from tortoise.transactions import in_transaction
 
+from app.core.audit import outside_transaction
 from app.core.crypto import hash_pin, verify_pin
 from app.deploy.sql import DialectSql, dialect_sql
 from app.hotdesk.clock import earlier
@@ -174,6 +175,15 @@ async def check_pin(
 ) -> Outcome:
     """Check ``pin`` for the user (``None``: an unknown extension, named by ``unknown``,
     "<company id>:<extension>", which locks like a user) at the phone."""
+    # Attempts are counted in transactions of their own, committed before the (slow)
+    # check and kept whatever the login's outcome, so parallel attempts see them.
+    async with outside_transaction():
+        return await _check_pin(user_id, pin_hash, pin, phone_id, unknown)
+
+
+async def _check_pin(
+    user_id: int | None, pin_hash: str | None, pin: str, phone_id: int | None, unknown: str | None
+) -> Outcome:
     unknown = unknown if user_id is None else None
     attempt = await _record_attempt(user_id, phone_id, unknown)
     refusal = await _refusal(attempt, user_id, phone_id, unknown)
