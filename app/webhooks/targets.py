@@ -35,9 +35,26 @@ class TargetRefused(Exception):
     """The URL, or an address its host resolves to, is not one a webhook may reach."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits and lead to it: NAT64
+# (RFC 6052 well-known and local-use) and the deprecated IPv4-compatible ::a.b.c.d.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
 def _plain(address: Address) -> Address:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    """The IPv4 address an IPv6 address leads to (mapped, 6to4, NAT64, compatible), so
+    it is judged as that address; any other address as it is."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
         return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    embedded = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    if any(address in net for net in _NAT64):
+        return embedded
+    if address in _COMPATIBLE and int(address) > 1:  # not :: nor ::1
+        return embedded
     return address
 
 

@@ -157,6 +157,10 @@ async def test_update_changes_only_what_is_sent_and_delete_removes_the_webhook(
         "http://0177.0.0.1/hook",
         "http://[0:0:0:0:0:ffff:7f00:1]/hook",
         "http://\uff11\uff12\uff17.0.0.1/hook",
+        # IPv6 addresses leading to a private IPv4 one: IPv4-compatible, NAT64, 6to4.
+        "http://[::127.0.0.1]/hook",
+        "http://[64:ff9b::10.0.0.5]/hook",
+        "http://[2002:a00:5::1]/hook",
     ],
 )
 async def test_private_targets_are_refused_without_the_setting(
