@@ -95,6 +95,13 @@ def parse_url(url: str) -> SplitResult:
         # The HTTP client takes it for an address without a name lookup (2130706433,
         # 0177.0.0.1, 127.1): only plain IPv4 and IPv6 addresses are, here too.
         raise TargetRefused("url's host is not a valid IP address")
+    if literal_address(host) is None:
+        try:
+            host.encode("idna")  # what the name lookup does with it
+        except UnicodeError:
+            raise TargetRefused(
+                "url's host is not a valid host name (empty label, or one over 63 characters)"
+            ) from None
     return parts
 
 
@@ -125,7 +132,7 @@ async def resolve(host: str, port: int) -> list[str]:
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, UnicodeError) as exc:
         raise TargetRefused(f"the host {host!r} could not be resolved") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 

@@ -180,7 +180,17 @@ async def test_private_targets_are_refused_without_the_setting(
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.net/hook", "file:///etc/passwd", "not a url", "http:///nohost", ""]
+    "url",
+    [
+        "ftp://example.net/hook",
+        "file:///etc/passwd",
+        "not a url",
+        "http:///nohost",
+        "",
+        # Host names no name lookup takes (an empty label, a label over 63 characters).
+        "http://a..example.net/hook",
+        "http://" + "a" * 64 + ".example.net/hook",
+    ],
 )
 async def test_urls_that_are_not_http_are_refused(
     live_server: LiveServer, tenant_factory: Any, url: str
