@@ -231,3 +231,26 @@ async def test_an_update_made_while_the_secret_is_rotated_keeps_the_new_secret(
     await register_phone(live_server, admin, acme.company_id, "00AABB000009")
     [got] = await receiver.until(1)
     assert signature_valid(rotated, got)
+
+
+async def test_a_secret_that_cannot_be_decrypted_fails_attempts_with_a_reason(
+    live_server: LiveServer, admin: GraphQLClient, tenant_factory: Any, receiver: Receiver
+) -> None:
+    """The server's secret key changed since the webhook was made: nothing unsigned is
+    sent, and each attempt fails at once, saying why, and is retried on its schedule."""
+    from app.core.crypto import encrypt
+    from app.webhooks.models import Webhook
+
+    acme = await tenant_factory("Acme")
+    webhook, _ = await create_webhook(acme.client, acme.company_id, receiver.url, REGISTERED)
+    # As if encrypted with another key: a valid token this key cannot open.
+    other = encrypt("whsec_x")
+    await Webhook.filter(id=pk_of(webhook["id"])).update(secret_enc=other[:-8] + "AAAAAAAA")
+
+    await register_phone(live_server, admin, acme.company_id, "00AABB00000A")
+    [delivery] = await until_deliveries(
+        acme.client, webhook["id"], lambda d: d and d[0]["attempts"] >= 2 and d[0]["lastError"]
+    )
+    assert delivery["status"] == "PENDING"
+    assert "secret" in delivery["lastError"]
+    assert receiver.received == []
