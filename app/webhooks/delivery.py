@@ -50,6 +50,11 @@ LEASE_SECONDS = 60.0
 # Deliveries one process posts at once; a claim takes at most the room left.
 MAX_IN_FLIGHT = 32
 USER_AGENT = "PhoneGraph-Webhooks/1"
+SECRET_UNREADABLE = (
+    "the signing secret cannot be decrypted with the server's secret key (it changed "
+    "since the secret was made): rotate the webhook's secret"
+)
+INTERNAL_ERROR = "internal error while making the attempt; see the server log"
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -266,6 +271,7 @@ class Deliverer:
         return len(claims)
 
     async def _attempt(self, claim: Claim, webhook: Webhook | None) -> None:
+        recorded = False
         try:
             if webhook is None:
                 return  # deleted meanwhile: its deliveries went with it
@@ -275,8 +281,14 @@ class Deliverer:
             if not claim.still_held(ATTEMPT_TIMEOUT + targets.RESOLVE_TIMEOUT):
                 return  # the lease expires first: another process makes the attempt
             assert self._session is not None
-            secret = decrypt(webhook.secret_enc)
-            code, error = await post(self._session, webhook.url, secret, claim)
+            try:
+                secret = decrypt(webhook.secret_enc)
+            except RuntimeError:
+                # The server's secret key changed: nothing is sent unsigned.
+                code, error = None, SECRET_UNREADABLE
+            else:
+                code, error = await post(self._session, webhook.url, secret, claim)
+            recorded = True
             if not await record(claim, code, error, delivered=error is None):
                 log.warning("webhook delivery %s: the lease was taken over", claim.id)
             elif error is not None:
@@ -288,6 +300,11 @@ class Deliverer:
             raise
         except Exception:
             log.exception("webhook delivery %s: the attempt failed unexpectedly", claim.id)
+            if not recorded:
+                # Counted as a failed attempt, retried on its schedule (not only once the
+                # lease has run out), with a reason a tenant may read.
+                with contextlib.suppress(Exception):
+                    await record(claim, None, INTERNAL_ERROR, delivered=False)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.core.ids import to_global_id
 from app.deploy.sql import as_datetime, dialect_sql
-from app.webhooks.models import Webhook, WebhookEvent
+from app.webhooks.models import WebhookEvent
 
 # Webhooks one company may have (every event reads them all: bounded).
 MAX_WEBHOOKS_PER_COMPANY = 20
@@ -39,16 +39,31 @@ def body_of(delivery_id: int, event: WebhookEvent, at: datetime, data: dict[str,
 
 
 async def subscribed(company_id: int | None, event: WebhookEvent) -> list[int]:
-    """The ids of the company's active webhooks subscribed to ``event``."""
+    """The ids of the company's active webhooks subscribed to ``event``.
+
+    On PostgreSQL the rows are read ``FOR KEY SHARE``: a webhook being deleted meanwhile
+    is waited for and then left out, and one read cannot be deleted before the current
+    transaction ends — so the deliveries' inserts never fail on their reference to it
+    (which would undo the event's own change). Concurrent events and webhook updates
+    take no lock that conflicts with it. SQLite writes one transaction at a time.
+    """
     if company_id is None:
         return []
-    rows = (
-        await Webhook.filter(company_id=company_id, active=True)
-        .order_by("id")
-        .limit(MAX_WEBHOOKS_PER_COMPANY)
-        .values("id", "events")
+    sql = dialect_sql()  # inside a transaction, Tortoise hands out its connection
+    lock = " FOR KEY SHARE" if sql.postgres else ""
+    rows = await sql.rows(
+        "SELECT id, events FROM webhook WHERE company_id = $1 AND active = TRUE "
+        f"ORDER BY id LIMIT {MAX_WEBHOOKS_PER_COMPANY}{lock}",
+        [company_id],
     )
-    return [row["id"] for row in rows if event.value in (row["events"] or [])]
+    out = []
+    for row in rows:
+        events = row["events"]
+        if isinstance(events, str | bytes):
+            events = json.loads(events)
+        if event.value in (events or []):
+            out.append(row["id"])
+    return out
 
 
 async def enqueue(

@@ -82,7 +82,9 @@ async def webhook_update(viewer: Viewer, webhook_id: str, data: dict[str, Any]) 
         row.description = fields["description"]
     if "active" in fields:
         row.active = fields["active"]
-    await row.save()
+    # Only what was sent: a secret rotated (or another field changed) meanwhile stays.
+    changed = [name for name in ("url", "events", "description", "active") if name in fields]
+    await row.save(update_fields=[*changed, "updated_at"])
     return row
 
 

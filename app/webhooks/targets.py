@@ -19,7 +19,9 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.helpers import is_ip_address
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from app.core.networks import NEVER_BY_DEFAULT, Address
 from app.settings import get_settings
@@ -33,9 +35,26 @@ class TargetRefused(Exception):
     """The URL, or an address its host resolves to, is not one a webhook may reach."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits and lead to it: NAT64
+# (RFC 6052 well-known and local-use) and the deprecated IPv4-compatible ::a.b.c.d.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
 def _plain(address: Address) -> Address:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    """The IPv4 address an IPv6 address leads to (mapped, 6to4, NAT64, compatible), so
+    it is judged as that address; any other address as it is."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
         return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    embedded = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    if any(address in net for net in _NAT64):
+        return embedded
+    if address in _COMPATIBLE and int(address) > 1:  # not :: nor ::1
+        return embedded
     return address
 
 
@@ -71,7 +90,32 @@ def parse_url(url: str) -> SplitResult:
         raise TargetRefused("url must start with http:// or https://")
     if not parts.hostname:
         raise TargetRefused("url has no host")
+    host = client_host(url)
+    if is_ip_address(host) and literal_address(host) is None:
+        # The HTTP client takes it for an address without a name lookup (2130706433,
+        # 0177.0.0.1, 127.1): only plain IPv4 and IPv6 addresses are, here too.
+        raise TargetRefused("url's host is not a valid IP address")
+    if literal_address(host) is None:
+        try:
+            host.encode("idna")  # what the name lookup does with it
+        except UnicodeError:
+            raise TargetRefused(
+                "url's host is not a valid host name (empty label, or one over 63 characters)"
+            ) from None
     return parts
+
+
+def client_host(url: str) -> str:
+    """The host the HTTP client connects to, as it reads the URL (yarl: IDNA-folded, so
+    full-width digits become ASCII; IPv6 brackets removed). Checks look at this host, not
+    at another parser's idea of it."""
+    try:
+        host = URL(url).raw_host
+    except ValueError as exc:
+        raise TargetRefused("url is not a valid URL") from exc
+    if not host:
+        raise TargetRefused("url has no host")
+    return host
 
 
 def literal_address(host: str) -> str | None:
@@ -88,7 +132,7 @@ async def resolve(host: str, port: int) -> list[str]:
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, UnicodeError) as exc:
         raise TargetRefused(f"the host {host!r} could not be resolved") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
@@ -97,7 +141,7 @@ async def check_url(url: str) -> str:
     """A webhook URL given by an admin: refused (:class:`TargetRefused`) when it is not
     http(s) or its host is or resolves to an address a webhook may not reach."""
     parts = parse_url(url)
-    host = parts.hostname or ""
+    host = client_host(url)
     literal = literal_address(host)
     addresses = [literal] if literal else await resolve(host, parts.port or 80)
     if not addresses or not all(address_allowed(a) for a in addresses):
@@ -134,11 +178,13 @@ class CheckedResolver(AbstractResolver):
 
 
 def check_literal_at_delivery(url: str) -> None:
-    """aiohttp connects to an IP-address host without asking the resolver: such a host
-    is checked here, at every delivery (the setting may have changed)."""
-    parts = parse_url(url)
-    literal = literal_address(parts.hostname or "")
-    if literal is not None and not address_allowed(literal):
+    """aiohttp connects to a host it takes for an IP address without asking the
+    resolver: such a host is checked here, at every delivery (the setting may have
+    changed), read as aiohttp reads it (:func:`client_host`)."""
+    parse_url(url)
+    host = client_host(url)
+    literal = literal_address(host)
+    if is_ip_address(host) and (literal is None or not address_allowed(literal)):
         raise TargetRefused("the url's address is not one a webhook may reach")
 
 

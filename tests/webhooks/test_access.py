@@ -152,6 +152,15 @@ async def test_update_changes_only_what_is_sent_and_delete_removes_the_webhook(
         "http://0.0.0.0/hook",
         "http://224.0.0.1/hook",
         "http://100.100.100.200/hook",
+        "http://2130706433/hook",
+        "http://0x7f.1/hook",
+        "http://0177.0.0.1/hook",
+        "http://[0:0:0:0:0:ffff:7f00:1]/hook",
+        "http://\uff11\uff12\uff17.0.0.1/hook",
+        # IPv6 addresses leading to a private IPv4 one: IPv4-compatible, NAT64, 6to4.
+        "http://[::127.0.0.1]/hook",
+        "http://[64:ff9b::10.0.0.5]/hook",
+        "http://[2002:a00:5::1]/hook",
     ],
 )
 async def test_private_targets_are_refused_without_the_setting(
@@ -171,7 +180,17 @@ async def test_private_targets_are_refused_without_the_setting(
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.net/hook", "file:///etc/passwd", "not a url", "http:///nohost", ""]
+    "url",
+    [
+        "ftp://example.net/hook",
+        "file:///etc/passwd",
+        "not a url",
+        "http:///nohost",
+        "",
+        # Host names no name lookup takes (an empty label, a label over 63 characters).
+        "http://a..example.net/hook",
+        "http://" + "a" * 64 + ".example.net/hook",
+    ],
 )
 async def test_urls_that_are_not_http_are_refused(
     live_server: LiveServer, tenant_factory: Any, url: str
@@ -208,7 +227,18 @@ async def test_a_public_address_is_accepted_without_the_setting(
     assert [w["url"] for w in listed] == ["https://93.184.215.14/hook"]
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "[::ffff:127.0.0.1]",
+        # Full-width digits and an ideographic full stop, which the HTTP client folds
+        # into the address 127.0.0.1 (and then connects to without a name lookup).
+        "\uff11\uff12\uff17.0.0.1",
+        "127\u30020.0.1",
+    ],
+)
 async def test_a_private_target_is_checked_again_at_delivery(
     live_server: LiveServer,
     admin: GraphQLClient,
@@ -225,11 +255,37 @@ async def test_a_private_target_is_checked_again_at_delivery(
     change_settings(webhook_allow_private=False)
     await register_phone(live_server, admin, acme.company_id, "00AABB000102")
     [delivery] = await until_deliveries(
-        acme.client, webhook["id"], lambda d: d and d[0]["attempts"] >= 2
+        acme.client,
+        webhook["id"],
+        lambda d: d and (d[0]["attempts"] >= 2 or d[0]["status"] != "PENDING"),
     )
+    assert receiver.received == []
     assert delivery["status"] == "PENDING"
     assert delivery["lastStatusCode"] is None
     assert "no address a webhook may reach" in delivery["lastError"] or (
         "not one a webhook may reach" in delivery["lastError"]
     )
     assert receiver.received == []
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0177.0.0.1", "127.1", "0x7f000001.0"])
+@pytest.mark.parametrize("allow_private", [False, True])
+async def test_a_host_that_only_looks_like_an_address_is_refused(
+    live_server: LiveServer, tenant_factory: Any, receiver: Receiver, host: str,
+    allow_private: bool,
+) -> None:
+    """Numbers the socket layer reads as an IPv4 address (127.0.0.1 here) but that are
+    no plain address: refused when given, whatever the setting, rather than accepted
+    and never delivered."""
+    change_settings(webhook_allow_private=allow_private)
+    acme = await tenant_factory("Acme")
+    url = receiver.url.replace("127.0.0.1", host)
+    payload = (
+        await acme.client.data(
+            CREATE, {"input": {"companyId": acme.company_id, "url": url, "events": REGISTERED}}
+        )
+    )["webhookCreate"]
+    assert payload["webhook"] is None and payload["secret"] is None
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
+        (["input", "url"], "INVALID")
+    ]

@@ -3,13 +3,20 @@ eight attempts, the secret shown once and rotatable (CONTRACT §11)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from typing import Any
 
+import pytest
+from tortoise.transactions import in_transaction
+
+from app.deploy.sql import dialect_sql
 from tests.conftest import GraphQLClient, LiveServer
+from tests.deploy.conftest import pk_of
 from tests.webhooks.conftest import (
     ROTATE,
+    UPDATE,
     Receiver,
     change_settings,
     create_webhook,
@@ -173,3 +180,77 @@ async def test_inactive_and_unsubscribed_webhooks_get_nothing(
     assert await deliveries(acme.client, other["id"]) == []
     assert other_receiver.received == []
 
+
+
+async def _lock_waiters() -> int:
+    rows = await dialect_sql().rows(
+        "SELECT count(*) AS n FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        [],
+    )
+    return int(rows[0]["n"])
+
+
+async def test_an_update_made_while_the_secret_is_rotated_keeps_the_new_secret(
+    live_server: LiveServer, admin: GraphQLClient, tenant_factory: Any, receiver: Receiver
+) -> None:
+    """An admin rotates the secret while another changes the description: the rotation
+    is not undone by the change (each writes only what it changes)."""
+    if not dialect_sql().postgres:
+        pytest.skip("PostgreSQL only: SQLite writes one transaction at a time")
+    acme = await tenant_factory("Acme")
+    webhook, _ = await create_webhook(acme.client, acme.company_id, receiver.url, REGISTERED)
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_row() -> None:
+        # Both writes reach the row while it is held, the rotation first.
+        async with in_transaction() as conn:
+            await dialect_sql(conn).rows(
+                "SELECT id FROM webhook WHERE id = $1 FOR UPDATE", [pk_of(webhook["id"])]
+            )
+            held.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_row())
+    await held.wait()
+    rotating = asyncio.create_task(acme.client.mutate(ROTATE, {"id": webhook["id"]}))
+    async with asyncio.timeout(10):
+        while await _lock_waiters() < 1:
+            await asyncio.sleep(0.02)
+    updating = asyncio.create_task(
+        acme.client.mutate(UPDATE, {"id": webhook["id"], "input": {"description": "CRM"}})
+    )
+    async with asyncio.timeout(10):
+        while await _lock_waiters() < 2:
+            await asyncio.sleep(0.02)
+    release.set()
+    await holder
+    rotated = (await rotating)["secret"]
+    assert (await updating)["webhook"]["description"] == "CRM"
+
+    await register_phone(live_server, admin, acme.company_id, "00AABB000009")
+    [got] = await receiver.until(1)
+    assert signature_valid(rotated, got)
+
+
+async def test_a_secret_that_cannot_be_decrypted_fails_attempts_with_a_reason(
+    live_server: LiveServer, admin: GraphQLClient, tenant_factory: Any, receiver: Receiver
+) -> None:
+    """The server's secret key changed since the webhook was made: nothing unsigned is
+    sent, and each attempt fails at once, saying why, and is retried on its schedule."""
+    from app.core.crypto import encrypt
+    from app.webhooks.models import Webhook
+
+    acme = await tenant_factory("Acme")
+    webhook, _ = await create_webhook(acme.client, acme.company_id, receiver.url, REGISTERED)
+    # As if encrypted with another key: a valid token this key cannot open.
+    other = encrypt("whsec_x")
+    await Webhook.filter(id=pk_of(webhook["id"])).update(secret_enc=other[:-8] + "AAAAAAAA")
+
+    await register_phone(live_server, admin, acme.company_id, "00AABB00000A")
+    [delivery] = await until_deliveries(
+        acme.client, webhook["id"], lambda d: d and d[0]["attempts"] >= 2 and d[0]["lastError"]
+    )
+    assert delivery["status"] == "PENDING"
+    assert "secret" in delivery["lastError"]
+    assert receiver.received == []

@@ -3,6 +3,7 @@ written only under the claim it was made with."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from app.deploy.sql import dialect_sql
 from app.webhooks import delivery
-from app.webhooks.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEvent
+from app.webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryStatus, WebhookEvent
 from app.webhooks.outbox import enqueue
 from tests.deploy.conftest import pk_of
 from tests.webhooks.conftest import create_webhook
@@ -68,3 +69,55 @@ async def test_a_claim_taken_over_writes_nothing(admin: Any, tenant_factory: Any
     assert await delivery.record(fresh, 200, None, delivered=True)
     row = await WebhookDelivery.get(id=stale.id)
     assert row.status == WebhookDeliveryStatus.DELIVERED and row.last_status_code == 200
+
+
+class _Waiting:
+    """Whether some other connection of the test database waits for a row lock."""
+
+    @staticmethod
+    async def until(timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                rows = await dialect_sql().rows(
+                    "SELECT count(*) AS n FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    [],
+                )
+                if rows[0]["n"]:
+                    return
+                await asyncio.sleep(0.02)
+
+
+async def test_an_event_still_commits_when_its_webhook_is_deleted_meanwhile(
+    admin: Any, tenant_factory: Any
+) -> None:
+    """A webhook deleted while an event's transaction is writing its delivery: the
+    event's own change commits (without a delivery for the deleted webhook) instead of
+    failing on the delivery's reference to it. (SQLite writes one transaction at a time.)"""
+    if not dialect_sql().postgres:
+        pytest.skip("PostgreSQL only")
+    await delivery.stop_deliverer()
+    acme = await tenant_factory("Acme")
+    webhook, _ = await create_webhook(
+        acme.client, acme.company_id, "https://93.184.215.1/h", ["ROLLOUT_ENDED"]
+    )
+    deleted, may_commit = asyncio.Event(), asyncio.Event()
+
+    async def delete() -> None:
+        async with in_transaction():
+            await Webhook.filter(id=pk_of(webhook["id"])).delete()
+            deleted.set()
+            await may_commit.wait()
+
+    async def event() -> list[int]:
+        async with in_transaction():
+            return await enqueue(pk_of(acme.company_id), WebhookEvent.ROLLOUT_ENDED, {"id": "r"})
+
+    deleting = asyncio.create_task(delete())
+    await deleted.wait()
+    telling = asyncio.create_task(event())
+    await _Waiting.until()  # the event waits for the deletion to end
+    may_commit.set()
+    await deleting
+    assert await telling == []
+    assert await WebhookDelivery.all().count() == 0
