@@ -25,6 +25,7 @@ from app.presence.subscriptions import PresenceSubscription
 from app.profiles.mutations import ProfilesMutation
 from app.profiles.queries import ProfilesQuery
 from app.webhooks import receivers as _webhook_receivers  # noqa: F401  (connects to signals)
+from app.webhooks import retention as _webhook_retention  # noqa: F401  (registers its pruner)
 from app.webhooks.mutations import WebhooksMutation
 from app.webhooks.queries import WebhooksQuery
 

@@ -186,6 +186,8 @@ class Settings:
     # many seconds, doubling with each attempt.
     webhook_allow_private: bool = False
     webhook_retry_seconds: float = 30.0
+    # Ended (DELIVERED or FAILED) webhook deliveries are kept this many days.
+    webhook_delivery_days: float = 30.0
     # CONTRACT §9: every ACTIVE phone with an address gets one SIP OPTIONS this often
     # (seconds; 0 turns presence off), at most this many awaiting an answer at once.
     presence_interval: float = 60.0
@@ -280,6 +282,7 @@ def load_settings() -> Settings:
         public_url=_str("PHONEGRAPH_PUBLIC_URL"),
         webhook_allow_private=_flag("PHONEGRAPH_WEBHOOK_ALLOW_PRIVATE"),
         webhook_retry_seconds=_float("PHONEGRAPH_WEBHOOK_RETRY_SECONDS", 30.0),
+        webhook_delivery_days=_float("PHONEGRAPH_WEBHOOK_DELIVERY_DAYS", 30.0),
         presence_interval=_non_negative_float("PHONEGRAPH_PRESENCE_INTERVAL", 60.0),
         presence_concurrency=_positive_int("PHONEGRAPH_PRESENCE_CONCURRENCY", 200),
         config_revisions=_positive_int("PHONEGRAPH_CONFIG_REVISIONS", 20),

@@ -1,5 +1,9 @@
 """Audit retention: events older than ``PHONEGRAPH_AUDIT_DAYS`` days are deleted.
 
+The same task runs the other retention rules domains register with
+:func:`register_pruner` (ended webhook deliveries), each the same way: chunked deletes
+by the database's clock, safe to run in several processes at once.
+
 Every server process runs :class:`AuditPruner`: at start-up and then every
 ``audit_prune_interval`` seconds it deletes the expired events in chunks of
 :data:`CHUNK` rows, each chunk its own short transaction, oldest first, judged by the
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from tortoise.transactions import in_transaction
 
@@ -24,6 +29,22 @@ log = logging.getLogger(__name__)
 # Rows per delete statement, and chunks per round (a round is bounded; the next goes on).
 CHUNK = 1000
 MAX_CHUNKS = 100
+
+
+# Other tables' retention: ``fn() -> rows deleted``, run after the audit's each round.
+_pruners: list[tuple[str, Callable[[], Awaitable[int]]]] = []
+
+
+def register_pruner(what: str, prune: Callable[[], Awaitable[int]]) -> None:
+    """Have every server process run ``prune`` with the audit retention (``what``: the
+    rows it deletes, for the log)."""
+    if all(p is not prune for _, p in _pruners):
+        _pruners.append((what, prune))
+
+
+def cutoff_sql(postgres: bool) -> str:
+    """The database's clock minus parameter 1 seconds, as an SQL expression."""
+    return _cutoff(postgres)
 
 
 def _cutoff(postgres: bool) -> str:
@@ -81,6 +102,13 @@ class AuditPruner:
                 log.info("deleted %d expired audit event(s)", deleted)
         except Exception:
             log.exception("could not delete expired audit events")
+        for what, prune in _pruners:
+            try:
+                deleted = await prune()
+                if deleted:
+                    log.info("deleted %d expired %s", deleted, what)
+            except Exception:
+                log.exception("could not delete expired %s", what)
 
     async def _loop(self) -> None:
         while True:

@@ -121,3 +121,31 @@ async def test_an_event_still_commits_when_its_webhook_is_deleted_meanwhile(
     await deleting
     assert await telling == []
     assert await WebhookDelivery.all().count() == 0
+
+
+async def test_ended_deliveries_older_than_the_retention_are_deleted_pending_ones_never(
+    admin: Any, tenant_factory: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.webhooks.retention import prune_deliveries
+
+    await delivery.stop_deliverer()
+    acme = await tenant_factory("Acme")
+    await create_webhook(acme.client, acme.company_id, "https://93.184.215.1/h", ["ROLLOUT_ENDED"])
+    company = pk_of(acme.company_id)
+    for n in range(6):
+        async with in_transaction():
+            await enqueue(company, WebhookEvent.ROLLOUT_ENDED, {"id": str(n)})
+    ids = sorted(await WebhookDelivery.all().values_list("id", flat=True))
+    old = datetime.now(UTC) - timedelta(days=40)
+    await WebhookDelivery.filter(id__in=ids[:2]).update(
+        status=WebhookDeliveryStatus.DELIVERED, created_at=old
+    )
+    await WebhookDelivery.filter(id=ids[2]).update(status=WebhookDeliveryStatus.FAILED, created_at=old)
+    await WebhookDelivery.filter(id=ids[3]).update(created_at=old)  # still PENDING: kept
+    await WebhookDelivery.filter(id=ids[4]).update(status=WebhookDeliveryStatus.DELIVERED)  # young
+
+    assert await prune_deliveries(days=30, chunk=2) == 3
+    assert sorted(await WebhookDelivery.all().values_list("id", flat=True)) == ids[3:]
+    assert await prune_deliveries(days=30) == 0
