@@ -213,6 +213,7 @@ def serve(settings: Settings) -> None:
 
 def create_app() -> Starlette:
     """Build the ASGI application for the settings in force."""
+    from app.deploy.rollout_worker import start_rollout_worker, stop_rollout_worker
     from app.deploy.runner import start_runner, stop_runner
     from app.hotdesk.sweeper import start_sweeper, stop_sweeper
     from app.schema import schema
@@ -234,11 +235,13 @@ def create_app() -> Starlette:
                 await ensure_bootstrap_token(settings.bootstrap_token)
             await start_bus(settings.redis_url, settings.redis_channel)
             await start_runner()
+            await start_rollout_worker()
             await start_sweeper()
             try:
                 yield
             finally:
                 await stop_sweeper()
+                await stop_rollout_worker()
                 await stop_runner()
                 await stop_bus()
 
