@@ -4,11 +4,13 @@ abort and a scheduled start."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from app.core.ids import to_global_id
 from app.deploy import rollout_worker
 from app.deploy.models import DeployJob, Rollout
 from app.devices.models import PhoneTemplate
@@ -341,3 +343,37 @@ async def test_rollout_progress_streams_every_change_until_it_ended(world: Deplo
         assert before != after
     # Every job was seen running at some point.
     assert max(r["running"] for r in results) == 1
+
+
+async def test_only_the_holder_of_a_rollouts_lease_moves_it_on(world: DeployWorld) -> None:
+    """Two processes finding the same rollout due: one takes its lease; the other's
+    writes, and those of a holder whose lease expired and was taken over, change nothing."""
+    from app.deploy import rollouts
+    from app.deploy.sql import dialect_sql
+
+    await _phones(world, 2)
+    start = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    rollout_id = pk_of((await _reboot_all(world, startAt=start))["rollout"]["id"])
+    sql = dialect_sql()
+
+    taken = await asyncio.gather(*(rollouts.take(rollout_id, f"p{i}") for i in range(4)))
+    assert len([epoch for epoch in taken if epoch is not None]) == 1
+    stale = next(epoch for epoch in taken if epoch is not None)
+    # Its holder froze: the lease runs out (by the database's clock) and another takes it.
+    await sql.rows(
+        f"UPDATE rollout SET lease_expires_at = {sql.now}, start_at = {sql.now} WHERE id = $1",
+        [rollout_id],
+    )
+    fresh = await eventually(lambda: rollouts.take(rollout_id, "p-new"), what="the takeover")
+    assert fresh == stale + 1
+
+    await rollouts.advance(rollout_id, stale)  # the frozen holder wakes up
+    row = await Rollout.get(id=rollout_id)
+    assert (row.status, row.current_batch) == ("SCHEDULED", 0)
+    assert await DeployJob.filter(rollout_id=rollout_id).count() == 0
+
+    await rollouts.work(rollout_id, fresh)
+    row = await Rollout.get(id=rollout_id)
+    assert (row.status, row.current_batch) == ("RUNNING", 1)
+    assert await DeployJob.filter(rollout_id=rollout_id).count() == 2
+    await _until_status(world, to_global_id("Rollout", rollout_id), "SUCCEEDED")
