@@ -74,6 +74,7 @@ PLACEHOLDERS = {
         lambda d: next(m["id"] for m in d["phoneModels"] if m["name"] == MODEL_NAME),
     ),
     "<job id>": ("RebootPhone", lambda d: d["phoneReboot"]["job"]["id"]),
+    "<rollout id>": ("RebootFleet", lambda d: d["phonesReboot"]["rollout"]["id"]),
 }
 
 
@@ -210,7 +211,11 @@ async def test_the_readme_walkthrough_runs_as_written(
         "PHONE_ONLINE",
         "SUCCEEDED",
     ], answers["WatchJob"]
-    assert phone.reboots == 1
+    # The rollout section: the fleet (the one phone) restarted once more, batch by batch.
+    progress = [e["rolloutProgress"] for e in answers["WatchRollout"]["events"]]
+    assert progress[-1]["status"] == "SUCCEEDED", progress
+    assert progress[-1]["succeeded"] == 1
+    assert phone.reboots == 2
 
 
 def test_the_readme_says_what_graphiql_shows_of_a_subscription() -> None:
