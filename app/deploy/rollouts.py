@@ -207,11 +207,11 @@ async def create(viewer: Viewer, flt: Any, kind: DeployJobKind, data: Any) -> Cr
             await rollout.delete(using_db=conn)
             return Created(None, already)
         size = options.batch_size or position
-        rollout.total = position
-        rollout.batch_size = size
-        rollout.batch_count = math.ceil(position / size)
-        await rollout.save(
-            update_fields=["total", "batch_size", "batch_count"], using_db=conn
+        # The lease renewed: storing many phones may have taken a while.
+        await sql.rows(
+            f"UPDATE rollout SET total = $2, batch_size = $3, batch_count = $4, "
+            f"lease_expires_at = {sql.later(5)} WHERE id = $1",
+            [rollout.id, position, size, math.ceil(position / size), settings.lease_seconds],
         )
     await rollouts_changed([rollout.id])
     # This request holds the lease: it starts the rollout when it is due (the first

@@ -10,19 +10,20 @@ Who may ask for what:
   own profiles). The phone must be visible to an admin; a USER may deploy to a phone
   with one of its lines, or — hot desking — to an ACTIVE phone of its company that has
   ``canHotdesk`` when the user's ``hotdeskAllowed`` is set. Other phones are NOT_FOUND.
-* ``phoneReboot``, ``phoneReprovision``, ``phonesReprovision`` — admins only, on the
-  phones in their scope.
+* ``phoneReboot``, ``phoneReprovision``, ``phonesReprovision``, ``phonesReboot`` — admins
+  only, on the phones in their scope.
 * ``deployJobCancel`` — admins for jobs in their scope; a USER for the deploys of its own
   profiles.
 
 Jobs of one phone never interleave: a request made while another job of the phone is
 QUEUED or RUNNING is queued behind it and starts when it ends.
 
-``phonesReprovision`` queues in chunks of :data:`BULK_CHUNK` phones, each chunk one
-transaction of two bulk inserts (the jobs, then their QUEUED events), so ten thousand
-phones are queued in about a second. It is idempotent: a phone that already has a QUEUED
-job of the same kind gets no second one (PostgreSQL serializes bulk requests with an
-advisory lock for this).
+``phonesReprovision`` and ``phonesReboot`` make a rollout (``app.deploy.rollouts``),
+whose batches are queued by :func:`queue_chunk` in chunks of :data:`BULK_CHUNK` phones,
+each chunk one transaction of two bulk inserts (the jobs, then their QUEUED events), so
+ten thousand phones are queued in about a second. It is idempotent: a phone that already
+has a QUEUED job of the same kind gets no second one (PostgreSQL serializes bulk requests
+with an advisory lock for this).
 
 A phone with a QUEUED or RUNNING job cannot be deleted (``IN_USE``): its jobs and their
 events would go with it, and whoever follows them would wait for an end that never

@@ -377,3 +377,41 @@ async def test_only_the_holder_of_a_rollouts_lease_moves_it_on(world: DeployWorl
     assert (row.status, row.current_batch) == ("RUNNING", 1)
     assert await DeployJob.filter(rollout_id=rollout_id).count() == 2
     await _until_status(world, to_global_id("Rollout", rollout_id), "SUCCEEDED")
+
+
+async def test_a_batch_half_queued_by_a_process_that_died_is_completed_not_repeated(
+    world: DeployWorld,
+) -> None:
+    """A process died while queueing a batch: some of its phones have their job, the
+    batch is not marked queued. Whoever takes the rollout next queues the others only."""
+    from app.deploy import service
+    from app.deploy.models import DeployJobKind, RolloutPhone
+    from app.deploy.sql import dialect_sql
+    from app.devices.models import Phone
+
+    sims = await _phones(world, 4)
+    start = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    rollout_id = pk_of((await _reboot_all(world, startAt=start))["rollout"]["id"])
+    first = await RolloutPhone.get(rollout_id=rollout_id, position=0)
+    phone = await Phone.get(id=first.phone_id)  # type: ignore[attr-defined]
+    done = service.BulkQueued(batch_id="died-midway")
+    await service.queue_chunk(
+        [{"id": phone.id, "company_id": phone.company_id}],  # type: ignore[attr-defined]
+        DeployJobKind.REBOOT,
+        "admin",
+        done,
+        rollout_id=rollout_id,
+    )
+    assert done.queued == 1
+    sql = dialect_sql()
+    await sql.rows(
+        "UPDATE rollout SET status = 'RUNNING', current_batch = 1, batch_queued = FALSE "
+        "WHERE id = $1",
+        [rollout_id],
+    )
+    rollout_worker.wake_rollouts()
+
+    finished = await _until_status(world, to_global_id("Rollout", rollout_id), "SUCCEEDED")
+    assert finished["jobs"]["totalCount"] == 4
+    assert finished["succeeded"] == 4
+    assert [sim.reboots for sim in sims] == [1, 1, 1, 1]
