@@ -123,7 +123,9 @@ async def publish(messages: list[dict[str, Any]]) -> None:
     try:
         await jobs_changed(messages)  # the rollouts these jobs belong to changed too
     except Exception:
-        log.warning("could not announce the rollouts of %d deploy event(s)", len(messages))
+        log.warning(
+            "could not announce the rollouts of %d deploy event(s)", len(messages), exc_info=True
+        )
 
 
 async def finish_unclaimed(

@@ -42,6 +42,11 @@ async def rollouts_changed(rollout_ids: list[int]) -> None:
     """Announce that these rollouts changed (a bus failure is logged, never raised)."""
     if not rollout_ids:
         return
+    from app.deploy.rollout_worker import wake_rollouts
+
+    # This process's worker looks at once (a batch follows the last job of the one
+    # before without waiting for its poll); the other processes' poll.
+    wake_rollouts()
     try:
         await get_bus().publish_many(
             [{"kind": KIND, "rollout_id": rid} for rid in sorted(set(rollout_ids))]
@@ -66,8 +71,6 @@ async def jobs_changed(messages: list[dict[str, Any]]) -> None:
         rollout_ids.update(
             await DeployJob.filter(
                 id__in=job_ids[start : start + 500], rollout_id__not_isnull=True
-            )
-            .distinct()
-            .values_list("rollout_id", flat=True)
+            ).values_list("rollout_id", flat=True)
         )
     await rollouts_changed(sorted(rollout_ids))

@@ -1,6 +1,7 @@
 """Works the rollouts, in every server process (next to the deploy runner).
 
-Every :data:`POLL_INTERVAL` seconds (sooner when woken) the worker looks for rollouts
+Every :data:`POLL_INTERVAL` seconds — sooner when a rollout changed in this process, such
+as a job of it ending here (``app.deploy.rollout_events``) — the worker looks for rollouts
 with work to do — RUNNING ones, SCHEDULED ones whose ``startAt`` has passed by the
 database's clock, PAUSED ones with a batch half queued — whose lease nobody holds, at
 most :data:`PAGE` per statement. It takes each one's lease with a conditional UPDATE
@@ -19,9 +20,7 @@ import os
 import secrets
 import socket
 
-from app.core.events import get_bus, is_resync
 from app.deploy import rollouts
-from app.deploy.rollout_events import KIND
 from app.deploy.sql import dialect_sql
 
 log = logging.getLogger(__name__)
@@ -72,27 +71,9 @@ class RolloutWorker:
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listener: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="rollout-worker")
-        self._listener = asyncio.create_task(self._listen(), name="rollout-worker-listener")
-
-    async def _listen(self) -> None:
-        """Wake up when any process announces a rollout change (a job of it ended, say),
-        so a batch follows the last one without waiting for the poll."""
-        while True:
-            try:
-                async with get_bus().subscribe() as queue:
-                    while True:
-                        message = await queue.get()
-                        if message.get("kind") == KIND or is_resync(message):
-                            self.wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("rollout worker: the event bus failed; polling only for now")
-                await asyncio.sleep(POLL_INTERVAL)
 
     async def _loop(self) -> None:
         while True:
@@ -108,11 +89,6 @@ class RolloutWorker:
                     await self.wake.wait()
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
-            self._listener = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
