@@ -57,16 +57,13 @@ async def rollouts_changed(rollout_ids: list[int]) -> None:
 
 async def jobs_changed(messages: list[dict[str, Any]]) -> None:
     """The rollouts of the jobs whose status these deploy event messages changed."""
-    job_ids = sorted(
-        {
-            int(m["job_id"])
-            for m in messages
-            if m.get("kind") == "deploy_event" and m.get("step") in _STATUS_STEPS
-        }
-    )
-    if not job_ids:
-        return
-    rollout_ids: set[int] = set()
+    changed = [
+        m for m in messages if m.get("kind") == "deploy_event" and m.get("step") in _STATUS_STEPS
+    ]
+    # A message may say its job's rollout (``rollout_id``, None for none); the others'
+    # are looked up.
+    rollout_ids = {m["rollout_id"] for m in changed if m.get("rollout_id") is not None}
+    job_ids = sorted({int(m["job_id"]) for m in changed if "rollout_id" not in m})
     for start in range(0, len(job_ids), 500):
         rollout_ids.update(
             await DeployJob.filter(

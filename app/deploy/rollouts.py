@@ -60,7 +60,7 @@ from app.deploy.service import (
 )
 from app.deploy.signals import rollout_ended
 from app.deploy.sql import ENQUEUE_LOCK, DialectSql, as_datetime, dialect_sql
-from app.devices.models import Phone, PhoneStatus
+from app.devices.models import PhoneStatus
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -330,27 +330,27 @@ async def _queue_batch(rollout: Rollout, epoch: int) -> None:
 
     after = low - 1
     while True:
-        members = list(
-            await RolloutPhone.filter(
-                rollout_id=rollout.id, position__gt=after, position__lt=high
-            )
-            .order_by("position")
-            .limit(CHUNK)
-            .values("phone_id", "position")
-        )
-        if not members:
-            break
-        after = members[-1]["position"]
-        # Phones still ACTIVE (and still in the rollout's company, for a company admin's).
-        phones = Phone.filter(
-            id__in=[m["phone_id"] for m in members], status=PhoneStatus.ACTIVE
+        # Its phones still ACTIVE (and, for a company admin's, still in its company):
+        # one statement per chunk.
+        members = RolloutPhone.filter(
+            rollout_id=rollout.id,
+            position__gt=after,
+            position__lt=high,
+            phone__status=PhoneStatus.ACTIVE,
         )
         if rollout.company_id is not None:  # type: ignore[attr-defined]
-            phones = phones.filter(company_id=rollout.company_id)  # type: ignore[attr-defined]
+            members = members.filter(phone__company_id=rollout.company_id)  # type: ignore[attr-defined]
         if rollout.kind == DeployJobKind.REPROVISION:
-            phones = phones.filter(model_id__isnull=False)
-        found = {row["id"]: row for row in await phones.values("id", "company_id")}
-        chunk = [found[m["phone_id"]] for m in members if m["phone_id"] in found]
+            members = members.filter(phone__model_id__isnull=False)
+        rows = list(
+            await members.order_by("position")
+            .limit(CHUNK)
+            .values("phone_id", "position", company_id="phone__company_id")
+        )
+        if not rows:
+            break
+        after = rows[-1]["position"]
+        chunk = [{"id": row["phone_id"], "company_id": row["company_id"]} for row in rows]
         messages: list[dict[str, Any]] = []
         for _ in range(3):
             if not chunk:
@@ -372,7 +372,7 @@ async def _queue_batch(rollout: Rollout, epoch: int) -> None:
         await publish(messages)
         if messages:
             wake_runner()
-        if len(members) < CHUNK:
+        if len(rows) < CHUNK:
             break
     if not await _update(
         rollout.id, epoch, "batch_queued = TRUE", "AND current_batch = $4", [k]

@@ -272,7 +272,9 @@ async def queue_chunk(
     result.queued += len(jobs)
     result.job_ids += sorted(by_job)
     return [
-        event_message(
+        # Which rollout the job is of, so nobody has to look it up (app.deploy.rollout_events).
+        {"rollout_id": rollout_id}
+        | event_message(
             DeployEvent(
                 id=row["id"],
                 job_id=row["job_id"],
