@@ -215,6 +215,7 @@ def serve(settings: Settings) -> None:
 def create_app() -> Starlette:
     """Build the ASGI application for the settings in force."""
     from app.core.audit_retention import start_audit_pruner, stop_audit_pruner
+    from app.deploy.rollout_worker import start_rollout_worker, stop_rollout_worker
     from app.deploy.runner import start_runner, stop_runner
     from app.hotdesk.sweeper import start_sweeper, stop_sweeper
     from app.presence.monitor import start_monitor, stop_monitor
@@ -238,6 +239,7 @@ def create_app() -> Starlette:
                 await ensure_bootstrap_token(settings.bootstrap_token)
             await start_bus(settings.redis_url, settings.redis_channel)
             await start_runner()
+            await start_rollout_worker()
             await start_sweeper()
             await start_deliverer()
             await start_monitor()
@@ -249,6 +251,7 @@ def create_app() -> Starlette:
                 await stop_monitor()
                 await stop_deliverer()
                 await stop_sweeper()
+                await stop_rollout_worker()
                 await stop_runner()
                 await stop_bus()
 

@@ -84,6 +84,7 @@ PLACEHOLDERS = {
         lambda d: d["phone"]["configRevisions"]["nodes"][0]["id"],
     ),
     "<rollback job id>": ("RollBack", lambda d: d["phoneConfigRollback"]["job"]["id"]),
+    "<rollout id>": ("RebootFleet", lambda d: d["phonesReboot"]["rollout"]["id"]),
 }
 
 
@@ -234,7 +235,11 @@ async def test_the_readme_walkthrough_runs_as_written(
     written = (tmp_path / "data" / "tftpboot" / revision["filename"]).read_bytes()
     assert hashlib.sha256(written).hexdigest() == revision["sha256"]
     assert len(written) == revision["size"]
-    assert phone.reboots == 3
+    # The rollout section: the fleet (the one phone) restarted once more, batch by batch.
+    progress = [e["rolloutProgress"] for e in answers["WatchRollout"]["events"]]
+    assert progress[-1]["status"] == "SUCCEEDED", progress
+    assert progress[-1]["succeeded"] == 1
+    assert phone.reboots == 4
 
 
 def test_the_readme_says_what_graphiql_shows_of_a_subscription() -> None:

@@ -37,3 +37,10 @@ FINAL_STEPS = frozenset(
         models.DeployStep.INTERRUPTED,
     }
 )
+
+RolloutStatus = strawberry.enum(
+    models.RolloutStatus,
+    description="Where a rollout stands: SCHEDULED until its startAt, RUNNING batch after "
+    "batch, PAUSED (no new batch starts), then SUCCEEDED, FAILED (more than maxFailures "
+    "jobs failed) or ABORTED.",
+)

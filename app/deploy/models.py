@@ -52,6 +52,19 @@ class DeployStep(StrEnum):
     INTERRUPTED = "INTERRUPTED"
 
 
+class RolloutStatus(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (RolloutStatus.SUCCEEDED, RolloutStatus.FAILED, RolloutStatus.ABORTED)
+
+
 class DeployJob(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(DeployJobKind, max_length=16)
@@ -95,6 +108,10 @@ class DeployJob(Model):
     # ROLLBACK jobs: the ConfigRevision whose bytes they write (a plain id: a revision
     # may go by retention before the job runs, which then fails saying so).
     rollback_revision_id = fields.IntField(null=True)
+    # The rollout the job belongs to (app.deploy.rollouts): at most one job per phone.
+    rollout = fields.ForeignKeyField(
+        "models.Rollout", related_name="jobs", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
@@ -102,7 +119,68 @@ class DeployJob(Model):
     class Meta:
         table = "deploy_job"
         ordering = ["id"]
-        indexes = (("phone", "status"), ("status", "id"))
+        indexes = (("phone", "status"), ("status", "id"), ("rollout", "status"))
+        unique_together = (("rollout", "phone"),)
+
+
+class Rollout(Model):
+    """Jobs of one kind on a fixed set of phones, queued batch by batch (CONTRACT §8).
+
+    Its phones are stored at creation (:class:`RolloutPhone`). A server process works
+    the rollout only while it holds its lease (``lease_epoch``, ``lease_expires_at`` by
+    the database's clock, as for deploy jobs); each batch is queued in chunks, each
+    chunk conditioned on that epoch, and a job per phone at most (unique index), so
+    no batch is queued twice nor lost when a process dies.
+    """
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(DeployJobKind, max_length=16)
+    status = fields.CharEnumField(RolloutStatus, max_length=12, default=RolloutStatus.SCHEDULED)
+    # The company of the admin who asked (NULL: a system admin's), for scoping.
+    company = fields.ForeignKeyField(
+        "models.Company", related_name="rollouts", null=True, on_delete=fields.CASCADE
+    )
+    requested_by = fields.CharField(max_length=200, null=True)
+    batch_size = fields.IntField()
+    batch_pause_seconds = fields.IntField(default=0)
+    max_failures = fields.IntField(null=True)
+    start_at = fields.DatetimeField()
+    total = fields.IntField(default=0)
+    batch_count = fields.IntField(default=0)
+    # 0 before the first batch, then the batch being worked on (1-based).
+    current_batch = fields.IntField(default=0)
+    # Whether every job of the current batch is stored (queueing goes in chunks).
+    batch_queued = fields.BooleanField(default=True)
+    # When the next batch may start (the database's clock), set once the current one ended.
+    next_batch_at = fields.DatetimeField(null=True)
+    runner_id = fields.CharField(max_length=64, null=True)
+    lease_epoch = fields.IntField(default=0)
+    lease_expires_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "rollout"
+        ordering = ["id"]
+        indexes = (("status", "id"),)
+
+
+class RolloutPhone(Model):
+    """A phone of a rollout, fixed at creation; ``position`` counts from 0 in MAC order."""
+
+    id = fields.IntField(primary_key=True)
+    rollout = fields.ForeignKeyField(
+        "models.Rollout", related_name="members", on_delete=fields.CASCADE
+    )
+    phone = fields.ForeignKeyField(
+        "models.Phone", related_name="rollout_members", on_delete=fields.CASCADE
+    )
+    position = fields.IntField()
+
+    class Meta:
+        table = "rollout_phone"
+        ordering = ["id"]
+        unique_together = (("rollout", "position"),)
 
 
 class DeployEvent(Model):
@@ -192,3 +270,6 @@ register_rule(
         lambda v: Q(phone__lines__sip_user_id=v.sip_user_id) & Q(phone__company_id=v.company_id),
     ),
 )
+# Rollouts are admins' work: company admins see their company's, a USER none.
+register_rule(Rollout, Rule("company_id"))
+register_rule(RolloutPhone, Rule("rollout__company_id"))

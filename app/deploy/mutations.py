@@ -8,12 +8,15 @@ from app.core.audit import commit_now
 from app.core.context import Info, viewer_of
 from app.core.errors import returns_user_errors
 from app.core.scalars import MacAddress
-from app.deploy import models, service
+from app.deploy import models, rollouts, service
+from app.deploy.filters import RolloutInput
 from app.deploy.types import (
     BulkDeployPayload,
     DeployJob,
     DeployJobPayload,
     PhoneProfileDeployPayload,
+    Rollout,
+    RolloutPayload,
     redact_phone_address,
 )
 from app.devices.filters import PhoneFilter
@@ -32,6 +35,18 @@ async def _ended(job: models.DeployJob) -> str | None:
         return job.restart
     last = await models.DeployEvent.filter(job_id=job.id).order_by("-id").first()
     return last.message if last else None
+
+
+async def _bulk(
+    info: Info, flt: PhoneFilter | None, options: RolloutInput | None, kind: models.DeployJobKind
+) -> BulkDeployPayload:
+    created = await rollouts.create(viewer_of(info), flt, kind, options)
+    row = created.rollout
+    return BulkDeployPayload(
+        job_count=row.total if row else 0,
+        already_queued=created.already_queued,
+        rollout=Rollout.from_model(row) if row else None,
+    )
 
 
 @strawberry.type
@@ -85,21 +100,57 @@ class DeployMutation:
         return DeployJobPayload(job=DeployJob.from_model(job))
 
     @strawberry.mutation(
-        description="Reprovision every ACTIVE phone (with a model) the filter matches: one "
-        "job each, run PHONEGRAPH_DEPLOY_CONCURRENCY at a time. A phone that already has a "
-        "QUEUED reprovision gets no second one, so asking again (after a timeout, say) is "
-        "safe; alreadyQueued counts those phones."
+        description="Reprovision every ACTIVE phone (with a model) the filter matches, as "
+        "one Rollout: batchSize phones at a time in MAC order (see RolloutInput); without "
+        "rollout every job is queued at once (one batch), run PHONEGRAPH_DEPLOY_CONCURRENCY "
+        "at a time. A phone that already has a QUEUED reprovision gets no second one, so "
+        "asking again (after a timeout, say) is safe; alreadyQueued counts those phones."
     )
     @returns_user_errors(BulkDeployPayload)
     async def phones_reprovision(
-        self, info: Info, filter: PhoneFilter | None = None
+        self,
+        info: Info,
+        filter: PhoneFilter | None = None,
+        rollout: RolloutInput | None = None,
     ) -> BulkDeployPayload:
-        queued = await service.reprovision_many(viewer_of(info), filter)
-        return BulkDeployPayload(
-            job_count=queued.queued,
-            already_queued=queued.already_queued,
-            batch_id=queued.batch_id,
-        )
+        return await _bulk(info, filter, rollout, models.DeployJobKind.REPROVISION)
+
+    @strawberry.mutation(
+        description="Restart every ACTIVE phone the filter matches and wait for each to come "
+        "back, as one Rollout (see phonesReprovision and RolloutInput)."
+    )
+    @returns_user_errors(BulkDeployPayload)
+    async def phones_reboot(
+        self,
+        info: Info,
+        filter: PhoneFilter | None = None,
+        rollout: RolloutInput | None = None,
+    ) -> BulkDeployPayload:
+        return await _bulk(info, filter, rollout, models.DeployJobKind.REBOOT)
+
+    @strawberry.mutation(
+        description="Start no new batch (queued and running jobs go on): PAUSED. A "
+        "SCHEDULED rollout stays paused past its startAt."
+    )
+    @returns_user_errors(RolloutPayload)
+    async def rollout_pause(self, info: Info, id: strawberry.ID) -> RolloutPayload:
+        row = await rollouts.pause(viewer_of(info), id)
+        return RolloutPayload(rollout=Rollout.from_model(row))
+
+    @strawberry.mutation(description="Go on with a PAUSED rollout.")
+    @returns_user_errors(RolloutPayload)
+    async def rollout_resume(self, info: Info, id: strawberry.ID) -> RolloutPayload:
+        row = await rollouts.resume(viewer_of(info), id)
+        return RolloutPayload(rollout=Rollout.from_model(row))
+
+    @strawberry.mutation(
+        description="Cancel the rollout's QUEUED jobs and queue no more (running jobs "
+        "finish): ABORTED. The phones that never got a job count as skipped."
+    )
+    @returns_user_errors(RolloutPayload)
+    async def rollout_abort(self, info: Info, id: strawberry.ID) -> RolloutPayload:
+        row = await rollouts.abort(viewer_of(info), id)
+        return RolloutPayload(rollout=Rollout.from_model(row))
 
     @strawberry.mutation(
         description="Put one of the phone's config revisions back: a ROLLBACK job that writes "

@@ -33,6 +33,7 @@ from app.core.networks import address_in_phone_networks
 from app.deploy import kinds, leases, revisions
 from app.deploy.leases import Lease, LeaseLost
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
+from app.deploy.rollout_events import jobs_changed
 from app.deploy.signals import announce_end, phone_answered
 from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone, PhoneModel
@@ -128,6 +129,12 @@ async def _publish_now(messages: list[dict[str, Any]]) -> None:
         await get_bus().publish_many(messages)
     except Exception:
         log.warning("could not publish %d deploy event(s)", len(messages), exc_info=True)
+    try:
+        await jobs_changed(messages)  # the rollouts these jobs belong to changed too
+    except Exception:
+        log.warning(
+            "could not announce the rollouts of %d deploy event(s)", len(messages), exc_info=True
+        )
 
 
 async def finish_unclaimed(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import strawberry
 
 from app.core.context import Info, viewer_of
-from app.core.pagination import Connection, PageArgs, paginate
+from app.core.pagination import Connection, OrderKey, PageArgs, paginate
 from app.core.scope import visible
 from app.core.validation import mac_argument
 from app.deploy import models
-from app.deploy.filters import DeployJobFilter
+from app.deploy.filters import DeployJobFilter, RolloutFilter
 from app.deploy.loaders import NEWEST_FIRST
 from app.deploy.types import (
     DeployJob,
+    Rollout,
 )
 
 
@@ -53,4 +54,21 @@ class DeployQuery:
     ) -> Connection[DeployJob]:
         return await _deploy_jobs(
             info, first=first, after=after, last=last, before=before, filter=filter
+        )
+
+    @strawberry.field(
+        description="Rollouts the caller may see (a company admin: its company's), newest first."
+    )
+    async def rollouts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: RolloutFilter | None = None,
+    ) -> Connection[Rollout]:
+        qs = visible(models.Rollout, viewer_of(info))
+        if filter is not None and filter.status is not None:
+            qs = qs.filter(status=models.RolloutStatus(filter.status))
+        return await paginate(
+            qs, PageArgs(first, after), [OrderKey("id", descending=True)], Rollout.from_model
         )

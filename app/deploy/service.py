@@ -10,19 +10,21 @@ Who may ask for what:
   own profiles). The phone must be visible to an admin; a USER may deploy to a phone
   with one of its lines, or — hot desking — to an ACTIVE phone of its company that has
   ``canHotdesk`` when the user's ``hotdeskAllowed`` is set. Other phones are NOT_FOUND.
-* ``phoneReboot``, ``phoneReprovision``, ``phonesReprovision``, ``phoneConfigRollback``
-  — admins only, on the phones in their scope (a rollback: to a revision of that phone).
+* ``phoneReboot``, ``phoneReprovision``, ``phonesReprovision``, ``phonesReboot``,
+  ``phoneConfigRollback`` — admins only, on the phones in their scope (a rollback: to a
+  revision of that phone).
 * ``deployJobCancel`` — admins for jobs in their scope; a USER for the deploys of its own
   profiles.
 
 Jobs of one phone never interleave: a request made while another job of the phone is
 QUEUED or RUNNING is queued behind it and starts when it ends.
 
-``phonesReprovision`` queues in chunks of :data:`BULK_CHUNK` phones, each chunk one
-transaction of two bulk inserts (the jobs, then their QUEUED events), so ten thousand
-phones are queued in about a second. It is idempotent: a phone that already has a QUEUED
-job of the same kind gets no second one (PostgreSQL serializes bulk requests with an
-advisory lock for this).
+``phonesReprovision`` and ``phonesReboot`` make a rollout (``app.deploy.rollouts``),
+whose batches are queued by :func:`queue_chunk` in chunks of :data:`BULK_CHUNK` phones,
+each chunk one transaction of two bulk inserts (the jobs, then their QUEUED events), so
+ten thousand phones are queued in about a second. It is idempotent: a phone that already
+has a QUEUED job of the same kind gets no second one (PostgreSQL serializes bulk requests
+with an advisory lock for this).
 
 A phone with a QUEUED or RUNNING job cannot be deleted (``IN_USE``): its jobs and their
 events would go with it, and whoever follows them would wait for an end that never
@@ -32,11 +34,10 @@ comes. Cancel the jobs first.
 from __future__ import annotations
 
 import asyncio
-import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -64,7 +65,7 @@ from app.deploy.models import (
     DeployStep,
 )
 from app.deploy.pipeline import bus_message, event_message, finish_unclaimed, publish
-from app.deploy.sql import ENQUEUE_LOCK, as_datetime, dialect_sql
+from app.deploy.sql import ENQUEUE_LOCK, DialectSql, as_datetime, dialect_sql
 from app.devices import signals as device_signals
 from app.devices.models import Phone, PhoneModel, PhoneStatus
 from app.pbx import signals as pbx_signals
@@ -224,73 +225,50 @@ class BulkQueued:
     job_ids: list[int] = field(default_factory=list)
 
 
-async def enqueue_bulk(
-    phones: QuerySet[Phone], kind: DeployJobKind, viewer: Viewer
-) -> BulkQueued:
-    """One QUEUED job of ``kind`` for every phone of ``phones`` that has none yet, in
-    MAC order, :data:`BULK_CHUNK` phones per transaction (each published and handed to
-    the runners as soon as it is stored)."""
-    from app.deploy.runner import wake_runner
-
-    result = BulkQueued(batch_id=secrets.token_hex(8))
-    after = ""
-    while True:
-        chunk = list(
-            await phones.filter(mac__gt=after)
-            .order_by("mac")
-            .limit(BULK_CHUNK)
-            .values("id", "mac", "company_id")
-        )
-        if not chunk:
-            break
-        after = chunk[-1]["mac"]
-        last_chunk = len(chunk) < BULK_CHUNK
-        for _ in range(3):
-            try:
-                messages = await _queue_chunk(chunk, kind, viewer, result)
-                break
-            except IntegrityError:
-                # A phone of the chunk was deleted while its job was being inserted:
-                # queue the chunk again without the phones that are gone.
-                ids = await Phone.filter(id__in=[row["id"] for row in chunk]).values_list(
-                    "id", flat=True
-                )
-                chunk = [row for row in chunk if row["id"] in set(ids)]
-        else:
-            raise RuntimeError("the phones of a bulk request kept changing while queued")
-        await publish(messages)
-        wake_runner()
-        if last_chunk:
-            break
-    return result
-
-
-async def _queue_chunk(
-    chunk: list[dict[str, Any]], kind: DeployJobKind, viewer: Viewer, result: BulkQueued
+async def queue_chunk(
+    chunk: list[dict[str, Any]],
+    kind: DeployJobKind,
+    requested_by: str | None,
+    result: BulkQueued,
+    *,
+    rollout_id: int | None = None,
+    guard: Callable[[DialectSql], Awaitable[None]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Queue the jobs of one chunk of phones (two inserts, one transaction); their bus
-    messages."""
+    """Queue the jobs of one chunk of phones (``id`` and ``company_id`` each, at most
+    :data:`BULK_CHUNK`): two inserts, one transaction; their bus messages.
+
+    A phone that already has a QUEUED job of ``kind`` gets no second one, nor one that
+    already has a job of ``rollout_id``. ``guard`` runs first in the transaction (a
+    rollout's fence: it raises to store nothing). Raises ``IntegrityError`` when a phone
+    of the chunk was deleted meanwhile (see :func:`queue_chunk_again`)."""
     async with in_transaction() as conn:
         sql = dialect_sql(conn)
+        if guard is not None:
+            await guard(sql)
         await sql.serialize(ENQUEUE_LOCK)
-        params: list[Any] = [kind.value, viewer.token_name, result.batch_id]
+        params: list[Any] = [kind.value, requested_by, result.batch_id, rollout_id]
         values = []
         for row in chunk:
             params += [row["id"], row["company_id"]]
             n = len(params)
             values.append(f"({sql.cast(f'${n - 1}', 'int')}, {sql.cast(f'${n}', 'int')})")
         kind_param = sql.cast("$1", "varchar")
+        rollout_param = sql.cast("$4", "int")
         jobs = await sql.rows(
             'INSERT INTO "deploy_job" ("kind", "status", "phone_id", "company_id", '
             '"requested_by", "cancel_requested", "created_at", "lease_epoch", '
-            '"restart_sent", "batch_id") '
+            '"restart_sent", "batch_id", "rollout_id") '
             f"SELECT {kind_param}, 'QUEUED', v.column1, v.column2, "
-            f"{sql.cast('$2', 'varchar')}, FALSE, {sql.now}, 0, FALSE, {sql.cast('$3', 'varchar')} "
+            f"{sql.cast('$2', 'varchar')}, FALSE, {sql.now}, 0, FALSE, "
+            f"{sql.cast('$3', 'varchar')}, {rollout_param} "
             f"FROM (VALUES {', '.join(values)}) AS v "
             # Idempotent: no second QUEUED job of the same kind for a phone. (Correlated
             # lookups, not anti-joins: the statistics are stale during a bulk insert.)
             "WHERE (SELECT q.id FROM deploy_job q WHERE q.phone_id = v.column1 "
             f"AND q.status = 'QUEUED' AND q.kind = {kind_param} LIMIT 1) IS NULL "
+            # One job per phone of a rollout, whoever queues its batch again.
+            f"AND ({rollout_param} IS NULL OR (SELECT r.id FROM deploy_job r "
+            f"WHERE r.rollout_id = {rollout_param} AND r.phone_id = v.column1) IS NULL) "
             # A phone deleted since the chunk was read is left out, not an error.
             "AND (SELECT p.id FROM phone p WHERE p.id = v.column1) IS NOT NULL "
             "RETURNING id, phone_id, company_id",
@@ -309,7 +287,9 @@ async def _queue_chunk(
     result.queued += len(jobs)
     result.job_ids += sorted(by_job)
     return [
-        event_message(
+        # Which rollout the job is of, so nobody has to look it up (app.deploy.rollout_events).
+        {"rollout_id": rollout_id}
+        | event_message(
             DeployEvent(
                 id=row["id"],
                 job_id=row["job_id"],
@@ -323,6 +303,14 @@ async def _queue_chunk(
         )
         for row in sorted(events, key=lambda r: r["id"])
     ]
+
+
+async def queue_chunk_again(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chunk without the phones deleted since it was read."""
+    ids = set(
+        await Phone.filter(id__in=[row["id"] for row in chunk]).values_list("id", flat=True)
+    )
+    return [row for row in chunk if row["id"] in ids]
 
 
 async def deploy_profile(
@@ -397,12 +385,14 @@ def filter_phones(viewer: Viewer, flt: Any) -> QuerySet[Phone]:
     return matching(visible(Phone, viewer), flt)
 
 
-async def reprovision_many(viewer: Viewer, flt: Any) -> BulkQueued:
-    """One REPROVISION job for every ACTIVE phone with a model that ``flt`` matches and
-    that has no QUEUED reprovision yet."""
+def bulk_phones(viewer: Viewer, flt: Any, kind: DeployJobKind) -> QuerySet[Phone]:
+    """The phones a bulk request of ``kind`` works on: every ACTIVE phone ``flt``
+    matches in the caller's scope (with a model, for a reprovision)."""
     require_write(Phone, viewer)
-    phones = filter_phones(viewer, flt).filter(status=PhoneStatus.ACTIVE, model_id__isnull=False)
-    return await enqueue_bulk(phones, DeployJobKind.REPROVISION, viewer)
+    phones = filter_phones(viewer, flt).filter(status=PhoneStatus.ACTIVE)
+    if kind == DeployJobKind.REPROVISION:
+        phones = phones.filter(model_id__isnull=False)
+    return phones
 
 
 async def cancel(viewer: Viewer, job_id: str) -> DeployJob:

@@ -36,3 +36,9 @@ async def announce_end(
 # answers (or silence) as probes of its own. A receiver must return quickly and must not
 # raise: the job goes on whatever it does.
 phone_answered = Signal("deploy.phone_answered")
+
+
+# A rollout reached its final status (SUCCEEDED, FAILED or ABORTED): sent once per
+# rollout, inside the transaction that sets that status, with ``rollout=`` the
+# ``app.deploy.models.Rollout`` row as it stands then.
+rollout_ended = Signal("deploy.rollout_ended")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -19,8 +20,11 @@ from app.core.scalars import MacAddress
 from app.core.scope import get_visible, sees_everything, visible
 from app.deploy import models
 from app.deploy.enums import FINAL_STEPS
+from app.deploy.rollout_events import is_rollout_change
+from app.deploy.rollouts import counts_of
 from app.deploy.types import (
     DeployEvent,
+    Rollout,
 )
 from app.devices.models import Phone as PhoneRow
 
@@ -213,5 +217,49 @@ class DeploySubscription:
                     resume.yielded(current["id"])
                     info.context.fresh_loaders()
                     yield DeployEvent.from_bus(current)
+        finally:
+            SUBSCRIPTIONS.dec()
+
+    @strawberry.subscription(
+        description="The rollout now, then again whenever one of its counts or its status "
+        "(or its current batch) changes, whichever server process changed it; completes "
+        "after it ended (SUCCEEDED, FAILED or ABORTED)."
+    )
+    async def rollout_progress(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[Rollout, None]:
+        viewer = viewer_of(info)
+        parsed = parse_global_id(str(id))
+        row = None
+        if parsed is not None and parsed[0] == "Rollout":
+            row = await get_visible(models.Rollout, viewer, parsed[1])
+        if row is None:
+            raise _not_found("Rollout")
+        rollout_id = row.id
+        SUBSCRIPTIONS.inc()
+        try:
+            # Listen first, then read: a change in between is heard and read again.
+            async with get_bus().subscribe() as queue:
+                sent: tuple[Any, ...] | None = None
+                while True:
+                    row = await models.Rollout.get_or_none(id=rollout_id)
+                    if row is None:
+                        return  # deleted (with its company)
+                    counts = (await counts_of([rollout_id]))[rollout_id]
+                    state = (row.status, row.current_batch, counts, counts.skipped(row))
+                    if state != sent:
+                        sent = state
+                        info.context.fresh_loaders()
+                        yield Rollout.from_model(row, counts)
+                    if models.RolloutStatus(row.status).is_final:
+                        return
+                    # Wait for news of this rollout (or re-read after a while anyway:
+                    # a message lost on the bus cannot stall the stream).
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(RESYNC_SECONDS):
+                            while True:
+                                message = await queue.get()
+                                if is_resync(message) or is_rollout_change(message, rollout_id):
+                                    break
         finally:
             SUBSCRIPTIONS.dec()

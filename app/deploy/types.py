@@ -25,7 +25,9 @@ from app.deploy.enums import (
     DeployJobKind,
     DeployJobStatus,
     DeployStep,
+    RolloutStatus,
 )
+from app.deploy.rollouts import Counts, counts_of
 from app.devices.models import Phone as PhoneRow
 from app.devices.models import PhoneLine as PhoneLineRow
 from app.devices.types import Phone
@@ -147,6 +149,13 @@ class DeployJob(Node):
         rows = await loaders_of(info).children(models.DeployEvent, "job_id", self.row.id)
         return [DeployEvent.from_model(r) for r in rows]
 
+    @strawberry.field(
+        description="The rollout the job is part of (phonesReprovision, phonesReboot)."
+    )
+    async def rollout(self, info: Info) -> Rollout | None:
+        row = await loaders_of(info).one(models.Rollout, self.row.rollout_id)  # type: ignore[attr-defined]
+        return Rollout.from_model(row) if row else None
+
 
 register_node("DeployJob", models.DeployJob, DeployJob.from_model)
 
@@ -223,24 +232,128 @@ class PhoneProfileDeployPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type(description="The jobs made by one bulk request, one per phone.")
+async def _rollout_counts(info: Info, rollout_id: int) -> Counts:
+    async def load(rows: Any, ids: list[int]) -> list[Counts]:
+        del rows  # the rollout itself was read through the scope
+        found = await counts_of(ids)
+        return [found[i] for i in ids]
+
+    return await loaders_of(info).batch("counts", models.Rollout, load).load(rollout_id)
+
+
+def _count(name: str, description: str) -> Any:
+    async def resolve(self: Rollout, info: Info) -> int:
+        counts = self.counts or await _rollout_counts(info, self.row.id)
+        return counts.skipped(self.row) if name == "skipped" else getattr(counts, name)
+
+    resolve.__name__ = name
+    return strawberry.field(resolver=resolve, description=description)
+
+
+@strawberry.type(
+    description="One kind of job on a fixed set of phones, batch by batch (CONTRACT §8). "
+    "The counts are live: they are read from the rollout's jobs."
+)
+class Rollout(Node):
+    id: strawberry.ID
+    kind: DeployJobKind
+    status: RolloutStatus
+    batch_size: int = strawberry.field(description="Phones per batch.")
+    batch_pause_seconds: int
+    max_failures: int | None = strawberry.field(
+        description="Failed (or interrupted) jobs tolerated; null: no limit."
+    )
+    start_at: datetime
+    total: int = strawberry.field(description="Phones in the rollout, fixed when it was made.")
+    batch_count: int
+    current_batch: int = strawberry.field(description="0 before the first batch, then 1-based.")
+    created_at: datetime
+    finished_at: datetime | None
+    queued: int = _count("queued", "Jobs waiting to start.")
+    running: int = _count("running", "Jobs running now.")
+    succeeded: int = _count("succeeded", "Jobs that ended SUCCEEDED.")
+    failed: int = _count("failed", "Jobs that ended FAILED or INTERRUPTED.")
+    cancelled: int = _count("cancelled", "Jobs cancelled (deployJobCancel, rolloutAbort).")
+    skipped: int = _count(
+        "skipped",
+        "Phones that never got a job (once the rollout ended FAILED or ABORTED, or a "
+        "phone that was no longer ACTIVE when its batch came).",
+    )
+    row: strawberry.Private[models.Rollout]
+    counts: strawberry.Private[Counts | None] = None
+
+    @classmethod
+    def from_model(cls, row: models.Rollout, counts: Counts | None = None) -> Rollout:
+        return cls(
+            id=strawberry.ID(to_global_id("Rollout", row.id)),
+            kind=models.DeployJobKind(row.kind),
+            status=models.RolloutStatus(row.status),
+            batch_size=row.batch_size,
+            batch_pause_seconds=row.batch_pause_seconds,
+            max_failures=row.max_failures,
+            start_at=row.start_at,
+            total=row.total,
+            batch_count=row.batch_count,
+            current_batch=row.current_batch,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+            row=row,
+            counts=counts,
+        )
+
+    @strawberry.field(description="Who asked for the rollout (the API token's name).")
+    def requested_by(self) -> str | None:
+        return self.row.requested_by
+
+    @strawberry.field(
+        description="The jobs of the rollout so far, in the order they were queued (later "
+        "batches get theirs when they start)."
+    )
+    async def jobs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[DeployJob]:
+        qs = visible(models.DeployJob, viewer_of(info)).filter(rollout_id=self.row.id)
+        return await paginate(qs, PageArgs(first, after), [OrderKey("id")], DeployJob.from_model)
+
+
+register_node("Rollout", models.Rollout, Rollout.from_model)
+
+RolloutPayload = payload_type("RolloutPayload", "rollout", Rollout)
+
+
+@strawberry.type(
+    description="What a bulk request (phonesReprovision, phonesReboot) made: one rollout "
+    "with a job per phone, queued batch by batch."
+)
 class BulkDeployPayload:
-    job_count: int = strawberry.field(default=0, description="How many jobs were queued.")
+    job_count: int = strawberry.field(
+        default=0,
+        description="Phones the filter matched: the jobs the rollout will run (phones that "
+        "already had a QUEUED job of the same kind are left out: alreadyQueued).",
+    )
     already_queued: int = strawberry.field(
         default=0,
         description="Phones the request matched that already had a QUEUED job of the same "
         "kind: they got no second one (asking again is safe).",
     )
+    rollout: Rollout | None = strawberry.field(
+        default=None, description="The rollout; null when no phone needed a job."
+    )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
-    batch_id: strawberry.Private[str | None] = None
 
-    @strawberry.field(description="The jobs queued, in the order they were queued.")
+    @strawberry.field(
+        description="The jobs created so far, in the order they were queued (later batches "
+        "get theirs when they start)."
+    )
     async def jobs(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[DeployJob]:
         qs = visible(models.DeployJob, viewer_of(info))
-        # No batch (the request was refused): no jobs, not every job without a batch.
-        qs = qs.filter(batch_id=self.batch_id) if self.batch_id else qs.filter(id__in=[])
+        # No rollout (refused, or nothing to do): no jobs, not every job without one.
+        if self.rollout is not None:
+            qs = qs.filter(rollout_id=self.rollout.row.id)
+        else:
+            qs = qs.filter(id__in=[])
         return await paginate(qs, PageArgs(first, after), [OrderKey("id")], DeployJob.from_model)
 
 

@@ -10,12 +10,15 @@ from typing import Any
 from app.core.ids import to_global_id
 from app.core.scalars import format_mac, normalize_mac
 from app.deploy import signals as deploy_signals
+from app.deploy.models import RolloutPhone
 from app.devices import signals as device_signals
 from app.devices.models import Phone
 from app.hotdesk import signals as hotdesk_signals
 from app.presence import signals as presence_signals
 from app.webhooks.models import WebhookEvent
 from app.webhooks.outbox import enqueue
+
+ROLLOUT_COMPANIES = 1000
 
 
 async def _mac_of(phone_id: int | None) -> str | None:
@@ -95,8 +98,6 @@ async def on_phone_registered(phone: Phone) -> None:
 
 
 # ---------------------------------------------------------------- presence and rollouts
-# Rollouts are built apart; once they are in, connect the last receiver:
-#   app.deploy.signals.rollout_ended.connect(on_rollout_ended)
 
 
 @presence_signals.status_changed.connect
@@ -108,8 +109,22 @@ async def on_phone_status_changed(
     await enqueue(company_id, WebhookEvent.PHONE_STATUS_CHANGED, data, at=at)
 
 
+@deploy_signals.rollout_ended.connect
 async def on_rollout_ended(*, rollout: Any) -> None:
     """``app.deploy.signals.rollout_ended``: a rollout ended (its row)."""
     status = getattr(rollout.status, "value", rollout.status)
     data = {"id": to_global_id("Rollout", rollout.id), "status": str(status)}
-    await enqueue(getattr(rollout, "company_id", None), WebhookEvent.ROLLOUT_ENDED, data)
+    company_id = getattr(rollout, "company_id", None)
+    if company_id is not None:
+        await enqueue(company_id, WebhookEvent.ROLLOUT_ENDED, data)
+        return
+    # A system admin's rollout belongs to no company: each company whose phones it
+    # worked on is told (at most ROLLOUT_COMPANIES of them).
+    companies = (
+        await RolloutPhone.filter(rollout_id=rollout.id, phone__company_id__not_isnull=True)
+        .distinct()
+        .limit(ROLLOUT_COMPANIES)
+        .values_list("phone__company_id", flat=True)
+    )
+    for company in sorted(set(companies)):
+        await enqueue(company, WebhookEvent.ROLLOUT_ENDED, data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,8 @@ import websockets
 
 from app.core.crypto import encrypt
 from app.core.ids import parse_global_id, to_global_id
-from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus
+from app.deploy.models import DeployJob, DeployJobKind, DeployJobStatus, Rollout
+from app.deploy.signals import rollout_ended
 from app.devices.models import Phone, PhoneLine, PhoneModel, PhoneStatus
 from app.pbx.models import SipDomain, SipUser
 from app.settings import Settings, use_settings
@@ -427,3 +428,16 @@ async def world(
         ftp=ftp_server,
         sims=phone_sim_factory,
     )
+
+
+@pytest.fixture
+def ended() -> Iterator[list[Rollout]]:
+    """The rollouts ``rollout_ended`` was sent for (the server runs in this process)."""
+    seen: list[Rollout] = []
+
+    async def receiver(rollout: Rollout) -> None:
+        seen.append(rollout)
+
+    rollout_ended.connect(receiver)
+    yield seen
+    rollout_ended._receivers.remove(receiver)
