@@ -27,7 +27,7 @@ from app.deploy.kinds import ConfigFile
 from app.deploy.models import ConfigRevision, ConfigRevisionReason, DeployJob, DeployJobKind
 from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone
-from app.devices.rendering import MASK, mask_secrets, phone_facts, phone_secrets
+from app.devices.rendering import MASK, mask_secrets, phone_facts, phone_secrets, shown_text
 from app.settings import get_settings
 
 # Revisions removed per statement when a phone has more than it keeps.
@@ -73,8 +73,7 @@ async def masked_text(phone: Phone, data: bytes, extra_user_ids: set[int] | None
     # The SIP passwords of the users on its lines (and of a profile's owner), which a
     # hand-written cnfXml may hold.
     secrets += [decrypt(u.password_enc) for u in facts.users.values() if u.password_enc]
-    text = data.decode("utf-8", errors="replace")
-    text = mask_secrets(text, [s for s in secrets if s])
+    text = mask_secrets(shown_text(data), [s for s in secrets if s])
     return _PASSWORD_ELEMENT.sub(lambda m: m.group(1) + MASK + m.group(4), text)
 
 
@@ -128,8 +127,13 @@ async def prepare(job: DeployJob, phone: Phone, config: ConfigFile) -> PreparedR
     """The revision of ``config`` as ``job`` wrote it (nothing stored yet)."""
     content = config.masked
     if content is None:
+        users = set(config.users)
         owner = await _profile_owner(job)
-        content = await masked_text(phone, config.data, {owner} if owner else None)
+        if owner:
+            users.add(owner)
+        content = await masked_text(phone, config.data, users)
+    else:
+        content = content.replace("\x00", "\ufffd")  # PostgreSQL text holds no NUL
     before = await newest(phone.id)
     after_name = f"{config.filename} (this upload)"
     diff = await asyncio.to_thread(

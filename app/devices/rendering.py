@@ -350,6 +350,12 @@ def phone_secrets(facts: PhoneFacts) -> list[str]:
     return [s for s in found if s]
 
 
+def shown_text(data: bytes) -> str:
+    """A config file's bytes as text to show and store: bytes that are not UTF-8 and
+    NUL characters (which PostgreSQL text cannot hold) as U+FFFD."""
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
 def mask_secrets(text: str, secrets: list[str]) -> str:
     """``text`` with every occurrence of each of ``secrets`` shown as :data:`MASK`."""
     for secret in sorted(set(secrets), key=len, reverse=True):
@@ -392,14 +398,16 @@ async def render_facts(
     template = _checked_template(facts)
     assert facts.model is not None
     filename = config_filename(facts.model.config_filename_pattern, facts.phone.mac)
+    # The masked render shows each secret as MASK exactly where the template puts it
+    # (whatever it does with it: MASK|upper, MASK[:4] hide nothing). Its text is not
+    # searched for the secrets' values: a short web password ("cisco") is also part of
+    # other text, which would be garbled (and would point at the password), and the
+    # preview, which has no exact render, would always differ from the revision.
     masked = await _render(template, _context_of(facts, only_user_id, masked=True), "mac")
-    text = masked.decode("utf-8", errors="replace")
     data = b""
     if exact:
         data = await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
-        # A template that derives a value from a secret may print it as is elsewhere.
-        text = mask_secrets(text, phone_secrets(facts))
-    return RenderedConfig(filename=filename, data=data, masked=text)
+    return RenderedConfig(filename=filename, data=data, masked=shown_text(masked))
 
 
 async def render_phone_config_masked(

@@ -1,0 +1,82 @@
+"""Config history edge cases: a short web password, a hot-desk user's own profile, and
+files that are not plain text."""
+
+from __future__ import annotations
+
+import hashlib
+
+from app.devices.models import PhoneTemplate
+from tests.revisions.conftest import LOGIN, SIP_PASSWORD, HistoryWorld, secrets_in
+
+PROFILE_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    "<device>\n"
+    f"  <!-- registrar login: {SIP_PASSWORD} -->\n"
+    "  <sipProfile><phoneLabel>Hot desk</phoneLabel></sipProfile>\n"
+    "</device>\n"
+)
+
+
+async def test_a_web_password_found_elsewhere_in_the_file_is_masked_only_where_it_is_put(
+    history: HistoryWorld,
+) -> None:
+    """A common web password ("cisco") is also part of the built-in template's text:
+    only the value the template puts in is masked, and the preview of an unchanged
+    phone equals its newest revision."""
+    sim, _ = await history.phone(web_password="cisco")
+    filename = f"SEP{sim.mac}.cnf.xml"
+
+    await history.reprovision(sim.mac)
+
+    assert b"<phonePassword>cisco</phonePassword>" in history.stored(filename)
+    (revision,) = (await history.revisions(sim.mac))["nodes"]
+    assert "<phonePassword>********</phonePassword>" in revision["content"]
+    assert "x-cisco-serviceuri-cfwdall" in revision["content"]
+    preview = await history.preview(sim.mac)
+    assert preview == {
+        "filename": filename,
+        "content": revision["content"],
+        "diff": "",
+        "changed": False,
+    }
+
+
+async def test_a_hotdesk_login_masks_the_sip_password_of_the_user_logging_in(
+    history: HistoryWorld,
+) -> None:
+    """The user logging in is on none of the phone's lines; its own profile (written by
+    the login byte for byte) may hold its SIP password."""
+    user = await history.hotdesk_user()
+    sim, _ = await history.phone()  # line 1 is another user's
+    await history.base.profile(user, cnf_xml=PROFILE_XML)
+
+    await history.run(LOGIN, {"mac": sim.mac, "ext": user.extension_number})
+
+    assert history.stored(f"SEP{sim.mac}.cnf.xml") == PROFILE_XML.encode()
+    revisions = await history.revisions(sim.mac)
+    (login,) = revisions["nodes"]
+    assert login["reason"] == "HOTDESK_LOGIN"
+    assert login["content"] == PROFILE_XML.replace(SIP_PASSWORD, "********")
+    assert secrets_in(revisions, await history.secrets()) == []
+
+
+async def test_a_config_with_a_nul_character_is_kept(history: HistoryWorld) -> None:
+    """A template may write any character; a NUL in the file does not fail the job
+    (PostgreSQL text cannot hold one) and the bytes are kept exactly."""
+    template = await PhoneTemplate.create(
+        filename="nul.cnf.xml",
+        content='<device>\n<name>{{ phone.mac }}</name>\n<blob>a{{ "\\x00" }}b</blob>\n</device>\n',
+    )
+    sim, _ = await history.phone(template_id=template.id)
+    filename = f"SEP{sim.mac}.cnf.xml"
+
+    await history.reprovision(sim.mac)
+
+    written = history.stored(filename)
+    assert b"a\x00b" in written
+    (revision,) = (await history.revisions(sim.mac))["nodes"]
+    assert revision["sha256"] == hashlib.sha256(written).hexdigest()
+    assert revision["size"] == len(written)
+    assert "\x00" not in revision["content"] and "<blob>a" in revision["content"]
+    preview = await history.preview(sim.mac)
+    assert preview is not None and preview["changed"] is False, preview
