@@ -66,6 +66,7 @@ from app.deploy.models import (
 from app.deploy.pipeline import bus_message, event_message, finish_unclaimed, publish
 from app.deploy.sql import ENQUEUE_LOCK, as_datetime, dialect_sql
 from app.devices import signals as device_signals
+from app.devices.catalogue import config_filename
 from app.devices.models import Phone, PhoneModel, PhoneStatus
 from app.pbx import signals as pbx_signals
 from app.pbx.models import SipUser
@@ -387,6 +388,17 @@ async def rollback(viewer: Viewer, mac: str, revision_id: str) -> DeployJob:
             "back only to a config it had",
             "revisionId",
         )
+    model = await PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
+    if model is not None:
+        reads = config_filename(model.config_filename_pattern, phone.mac)
+        if revision.filename != reads:
+            # Written back under its old name, the file would change nothing on the phone.
+            raise invalid(
+                f"The revision was written as {revision.filename}, but the phone now fetches "
+                f"{reads} (its model changed): rolling back to it would not change the "
+                "phone's config",
+                "revisionId",
+            )
     return await enqueue(phone, DeployJobKind.ROLLBACK, viewer, rollback_revision_id=revision.id)
 
 

@@ -80,3 +80,31 @@ async def test_a_config_with_a_nul_character_is_kept(history: HistoryWorld) -> N
     assert "\x00" not in revision["content"] and "<blob>a" in revision["content"]
     preview = await history.preview(sim.mac)
     assert preview is not None and preview["changed"] is False, preview
+
+
+async def test_a_revision_under_a_name_the_phone_no_longer_reads_is_not_rolled_back_to(
+    history: HistoryWorld,
+) -> None:
+    """A phone whose model changed fetches another file name: writing the old revision
+    under its old name would change nothing on the phone while the job succeeded."""
+    from app.devices.models import Phone, PhoneModel
+    from tests.revisions.conftest import ROLLBACK
+
+    yealink = await PhoneModel.filter(config_filename_pattern="{mac}.cfg").first()
+    assert yealink is not None
+    template = await PhoneTemplate.get(filename="yealink.cfg")
+    sim, phone = await history.phone(model=yealink, template_id=template.id)
+    await history.reprovision(sim.mac)
+    (old,) = (await history.revisions(sim.mac))["nodes"]
+    assert old["filename"] == f"{sim.mac.lower()}.cfg"
+
+    cisco = await history.base.cisco_model()
+    await Phone.filter(id=phone.id).update(model_id=cisco.id)
+    refused = await history.admin.data(ROLLBACK, {"mac": sim.mac, "revisionId": old["id"]})
+
+    payload = refused["phoneConfigRollback"]
+    assert payload["job"] is None
+    ((error),) = payload["userErrors"]
+    assert (error["field"], error["code"]) == (["revisionId"], "INVALID")
+    assert f"SEP{sim.mac}.cnf.xml" in error["message"]
+    assert (await history.revisions(sim.mac))["totalCount"] == 1
