@@ -108,6 +108,13 @@ async def _move_job_history(phone: Phone) -> None:
     await DeployJob.filter(phone_id=phone.id).update(company_id=phone.company_id)  # type: ignore[attr-defined]
 
 
+@device_signals.phone_company_changed.connect
+async def _drop_config_history(phone: Phone) -> None:
+    # The config revisions are the old company's files (its users, its domain, its
+    # provisioning key): the new company neither reads nor rolls back to them.
+    await ConfigRevision.filter(phone_id=phone.id).delete()
+
+
 def may_cancel(viewer: Viewer, job: DeployJob) -> bool:
     """Whether the viewer may cancel a job it sees (``job.profile`` fetched): admins any;
     a USER only the deploys of its own profiles, not a reboot an admin asked for."""

@@ -6,7 +6,14 @@ from __future__ import annotations
 import hashlib
 
 from app.devices.models import PhoneTemplate
-from tests.revisions.conftest import LOGIN, SIP_PASSWORD, HistoryWorld, secrets_in
+from tests.revisions.conftest import (
+    LOGIN,
+    PREVIEW,
+    ROLLBACK,
+    SIP_PASSWORD,
+    HistoryWorld,
+    secrets_in,
+)
 
 PROFILE_XML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -88,7 +95,6 @@ async def test_a_revision_under_a_name_the_phone_no_longer_reads_is_not_rolled_b
     """A phone whose model changed fetches another file name: writing the old revision
     under its old name would change nothing on the phone while the job succeeded."""
     from app.devices.models import Phone, PhoneModel
-    from tests.revisions.conftest import ROLLBACK
 
     yealink = await PhoneModel.filter(config_filename_pattern="{mac}.cfg").first()
     assert yealink is not None
@@ -108,3 +114,32 @@ async def test_a_revision_under_a_name_the_phone_no_longer_reads_is_not_rolled_b
     assert (error["field"], error["code"]) == (["revisionId"], "INVALID")
     assert f"SEP{sim.mac}.cnf.xml" in error["message"]
     assert (await history.revisions(sim.mac))["totalCount"] == 1
+
+
+async def test_a_phone_moved_to_another_company_takes_no_config_history_along(
+    history: HistoryWorld, tenant_factory  # type: ignore[no-untyped-def]
+) -> None:
+    """Its revisions show the old company's users, domain and phone labels (and a
+    rollback would write the old company's config): the new company sees none."""
+    sim, _ = await history.phone(name="Acme reception")
+    await history.reprovision(sim.mac)
+    (old,) = (await history.revisions(sim.mac))["nodes"]
+    assert "Acme reception" in old["content"]
+
+    rival = await tenant_factory("Rival")
+    moved = await history.admin.data(
+        "mutation($mac: MacAddress!, $c: ID!) { phoneUpdate(mac: $mac, input: {companyId: $c})"
+        " { userErrors { code } } }",
+        {"mac": sim.mac, "c": rival.company_id},
+    )
+    assert moved["phoneUpdate"]["userErrors"] == []
+
+    theirs = await history.revisions(sim.mac, client=rival.client)
+    assert theirs == {"totalCount": 0, "nodes": []}
+    node = await rival.client.data("query($id: ID!) { node(id: $id) { id } }", {"id": old["id"]})
+    assert node["node"] is None
+    refused = await rival.client.data(ROLLBACK, {"mac": sim.mac, "revisionId": old["id"]})
+    errors = refused["phoneConfigRollback"]["userErrors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(["revisionId"], "NOT_FOUND")]
+    preview = (await rival.client.data(PREVIEW, {"mac": sim.mac}))["phone"]["configPreview"]
+    assert preview["diff"].startswith("--- /dev/null\n")
