@@ -153,6 +153,8 @@ async def _render(template: models.PhoneTemplate, context: dict[str, Any], *path
         raise failed(exc) from exc
     except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
         raise failed(exc) from exc
+    except RecursionError:  # a macro that calls itself without end
+        raise failed(RenderLimitError("macros call each other too deeply")) from None
 
 
 def _user(row: Any) -> dict[str, Any] | None:
