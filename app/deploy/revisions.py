@@ -11,7 +11,8 @@ never shown; ``content`` shows every stored secret the server put into the file 
 ``********``: a rendered template is rendered a second time with the secrets masked, and
 a file the server did not render (a profile's cnfXml, bytes kept from before a hot-desk
 login) has the phone's known secrets and the values of its ``…Password`` elements
-masked.
+masked — starting from the content of the phone's revision of the same bytes, if it has
+one (which knew whose profile it was).
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def revision_label(revision: ConfigRevision | None) -> str:
     return f"{revision.filename} (revision {revision.id})"
 
 
-async def masked_text(phone: Phone, data: bytes, extra_user_ids: set[int] | None = None) -> str:
+async def masked_text(
+    phone: Phone, data: bytes | str, extra_user_ids: set[int] | None = None
+) -> str:
     """``data`` as people see it, for a file the server did not render: the phone's
     stored secrets, the SIP passwords of its lines' users (and of ``extra_user_ids``)
     and every password element's value as ``********``."""
@@ -73,7 +76,8 @@ async def masked_text(phone: Phone, data: bytes, extra_user_ids: set[int] | None
     # The SIP passwords of the users on its lines (and of a profile's owner), which a
     # hand-written cnfXml may hold.
     secrets += [decrypt(u.password_enc) for u in facts.users.values() if u.password_enc]
-    text = mask_secrets(shown_text(data), [s for s in secrets if s])
+    text = data if isinstance(data, str) else shown_text(data)
+    text = mask_secrets(text, [s for s in secrets if s])
     return _PASSWORD_ELEMENT.sub(lambda m: m.group(1) + MASK + m.group(4), text)
 
 
@@ -125,13 +129,21 @@ class PreparedRevision:
 
 async def prepare(job: DeployJob, phone: Phone, config: ConfigFile) -> PreparedRevision:
     """The revision of ``config`` as ``job`` wrote it (nothing stored yet)."""
+    sha256 = hashlib.sha256(config.data).hexdigest()
     content = config.masked
     if content is None:
         users = set(config.users)
         owner = await _profile_owner(job)
         if owner:
             users.add(owner)
-        content = await masked_text(phone, config.data, users)
+        # Bytes the phone had before (a hot-desk logout puts back what the login found,
+        # often a profile's): masked as their revision was, which knew whose they were.
+        kept = (
+            await ConfigRevision.filter(phone_id=phone.id, sha256=sha256)
+            .order_by("-id")
+            .first()
+        )
+        content = await masked_text(phone, kept.content if kept else config.data, users)
     else:
         content = content.replace("\x00", "\ufffd")  # PostgreSQL text holds no NUL
     before = await newest(phone.id)
@@ -148,7 +160,7 @@ async def prepare(job: DeployJob, phone: Phone, config: ConfigFile) -> PreparedR
         job_id=job.id,
         reason=_REASONS[DeployJobKind(job.kind)],
         filename=config.filename,
-        sha256=hashlib.sha256(config.data).hexdigest(),
+        sha256=sha256,
         size=len(config.data),
         content=content,
         diff=diff,

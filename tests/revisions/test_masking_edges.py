@@ -8,6 +8,7 @@ import hashlib
 from app.devices.models import PhoneTemplate
 from tests.revisions.conftest import (
     LOGIN,
+    LOGOUT,
     PREVIEW,
     ROLLBACK,
     SIP_PASSWORD,
@@ -143,3 +144,29 @@ async def test_a_phone_moved_to_another_company_takes_no_config_history_along(
     assert [(e["field"], e["code"]) for e in errors] == [(["revisionId"], "NOT_FOUND")]
     preview = (await rival.client.data(PREVIEW, {"mac": sim.mac}))["phone"]["configPreview"]
     assert preview["diff"].startswith("--- /dev/null\n")
+
+
+async def test_a_logout_that_puts_a_profile_back_keeps_it_masked(history: HistoryWorld) -> None:
+    """A phone without a template had a user's profile deployed; a hot-desk login of
+    another user keeps those bytes and its logout writes them back: the revision of the
+    logout hides the profile owner's SIP password as the deploy's revision did."""
+    alice = await history.hotdesk_user()
+    bob = await history.hotdesk_user()
+    sim, _ = await history.phone(template=False)  # line 1 is a third user's
+    filename = f"SEP{sim.mac}.cnf.xml"
+    deployed = await history.base.deploy(
+        await history.base.profile(alice, cnf_xml=PROFILE_XML), sim.mac, wait=True
+    )
+    assert deployed["job"]["status"] == "SUCCEEDED", deployed
+    await history.base.profile(bob, cnf_xml="<device><x/></device>\n")
+
+    await history.run(LOGIN, {"mac": sim.mac, "ext": bob.extension_number})
+    await history.run(LOGOUT, {"mac": sim.mac})
+
+    assert history.stored(filename) == PROFILE_XML.encode()
+    revisions = await history.revisions(sim.mac)
+    logout, _, deploy = revisions["nodes"]
+    assert (logout["reason"], deploy["reason"]) == ("HOTDESK_LOGOUT", "PROFILE_DEPLOY")
+    assert logout["sha256"] == deploy["sha256"]
+    assert logout["content"] == deploy["content"]
+    assert secrets_in(revisions, await history.secrets()) == []
