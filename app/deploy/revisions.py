@@ -50,12 +50,20 @@ _REASONS = {
 def unified_diff(before: str | None, after: str, before_name: str, after_name: str) -> str:
     """A unified diff (``---``/``+++`` headers) of two texts; every line added when
     there is no ``before``; empty when they are equal."""
-    old = before.splitlines(keepends=True) if before is not None else []
-    new = after.splitlines(keepends=True)
+    old = _lines(before) if before is not None else []
+    new = _lines(after)
     lines = []
     for line in difflib.unified_diff(old, new, fromfile=before_name, tofile=after_name):
         lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` cut after each ``\n`` only (``str.splitlines`` also cuts at ``\r``,
+    form feeds and Unicode separators, which are characters of a line in a config)."""
+    lines = text.split("\n")
+    last = lines.pop()
+    return [line + "\n" for line in lines] + ([last] if last else [])
 
 
 def revision_label(revision: ConfigRevision | None) -> str:

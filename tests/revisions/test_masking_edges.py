@@ -170,3 +170,15 @@ async def test_a_logout_that_puts_a_profile_back_keeps_it_masked(history: Histor
     assert logout["sha256"] == deploy["sha256"]
     assert logout["content"] == deploy["content"]
     assert secrets_in(revisions, await history.secrets()) == []
+
+
+async def test_a_diff_splits_lines_at_newlines_only(history: HistoryWorld) -> None:
+    """A name holding a Unicode line separator stays one line of the file's diff."""
+    sim, _ = await history.phone(name="Desk\u2028East")
+    await history.reprovision(sim.mac)
+
+    (revision,) = (await history.revisions(sim.mac))["nodes"]
+    lines = revision["diff"].split("\n")
+    assert lines[-1] == "" and "\\ No newline at end of file" not in lines
+    assert all(line.startswith(("---", "+++", "@@", "+")) for line in lines[:-1]), lines
+    assert "+    <phoneLabel>Desk\u2028East</phoneLabel>" in lines
