@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import difflib
 import hashlib
+import html
 import re
 from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
 
 from app.core.crypto import decrypt, decrypt_bytes, encrypt_bytes
 from app.deploy.kinds import ConfigFile
@@ -85,8 +87,24 @@ async def masked_text(
     # hand-written cnfXml may hold.
     secrets += [decrypt(u.password_enc) for u in facts.users.values() if u.password_enc]
     text = data if isinstance(data, str) else shown_text(data)
-    text = mask_secrets(text, [s for s in secrets if s])
+    text = mask_secrets(text, [form for s in secrets if s for form in _written_forms(s)])
     return _PASSWORD_ELEMENT.sub(lambda m: m.group(1) + MASK + m.group(4), text)
+
+
+def _written_forms(secret: str) -> set[str]:
+    """How a file may hold ``secret``: as is, escaped as XML text or attribute (the way
+    Python, Jinja2 or a person escapes it), percent-encoded in a URL."""
+    forms = {
+        secret,
+        html.escape(secret, quote=False),
+        html.escape(secret),
+        # Jinja2's autoescape (markupsafe)
+        html.escape(secret, quote=False).replace('"', "&#34;").replace("'", "&#39;"),
+        html.escape(secret).replace("&#x27;", "&apos;"),
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+    }
+    return {f for f in forms if f}
 
 
 async def newest(phone_id: int) -> ConfigRevision | None:

@@ -182,3 +182,32 @@ async def test_a_diff_splits_lines_at_newlines_only(history: HistoryWorld) -> No
     assert lines[-1] == "" and "\\ No newline at end of file" not in lines
     assert all(line.startswith(("---", "+++", "@@", "+")) for line in lines[:-1]), lines
     assert "+    <phoneLabel>Desk\u2028East</phoneLabel>" in lines
+
+
+async def test_a_secret_written_as_xml_or_url_escapes_is_masked_in_a_profile(
+    history: HistoryWorld,
+) -> None:
+    """A web password with markup characters appears escaped in an XML file (and
+    percent-encoded in a URL); those forms are masked too."""
+    from urllib.parse import quote
+
+    password = 'p&ss<"wd>'
+    user = await history.base.user()
+    sim, _ = await history.phone(web_password=password, user=user)
+    escaped = "p&amp;ss&lt;&quot;wd&gt;"
+    cnf = (
+        "<device>\n"
+        f"  <!-- admin login: {escaped} -->\n"
+        f"  <url>http://admin:{quote(password, safe='')}@10.0.0.1/</url>\n"
+        "</device>\n"
+    )
+    deployed = await history.base.deploy(
+        await history.base.profile(user, cnf_xml=cnf), sim.mac, wait=True
+    )
+    assert deployed["job"]["status"] == "SUCCEEDED", deployed
+
+    (revision,) = (await history.revisions(sim.mac))["nodes"]
+    assert revision["content"] == (
+        "<device>\n  <!-- admin login: ******** -->\n"
+        "  <url>http://admin:********@10.0.0.1/</url>\n</device>\n"
+    )
