@@ -406,10 +406,21 @@ async def render_facts(
     # other text, which would be garbled (and would point at the password), and the
     # preview, which has no exact render, would always differ from the revision.
     masked = await _render(template, _context_of(facts, only_user_id, masked=True), "mac")
-    data = b""
-    if exact:
-        data = await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
+    data = await _render_exact(template, facts, only_user_id) if exact else b""
     return RenderedConfig(filename=filename, data=data, masked=shown_text(masked))
+
+
+async def _render_exact(
+    template: models.PhoneTemplate, facts: PhoneFacts, only_user_id: int | None
+) -> bytes:
+    """The config with the real secrets; a failure's message (a lookup by a secret
+    names the key) shows them masked: it goes to job errors and logs."""
+    try:
+        return await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
+    except UserInputError as exc:
+        error = exc.errors[0]
+        message = mask_secrets(error.message, phone_secrets(facts))
+        raise UserInputError(error.code, message, error.field) from None
 
 
 async def render_phone_config_masked(
@@ -440,7 +451,7 @@ async def render_phone_config(
     (facts,) = await phone_facts([phone], extra)
     template = _checked_template(facts)
     assert facts.model is not None
-    body = await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
+    body = await _render_exact(template, facts, only_user_id)
     return config_filename(facts.model.config_filename_pattern, phone.mac), body
 
 

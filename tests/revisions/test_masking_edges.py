@@ -211,3 +211,26 @@ async def test_a_secret_written_as_xml_or_url_escapes_is_masked_in_a_profile(
         "<device>\n  <!-- admin login: ******** -->\n"
         "  <url>http://admin:********@10.0.0.1/</url>\n</device>\n"
     )
+
+
+async def test_a_render_error_of_the_exact_config_names_no_secret(history: HistoryWorld) -> None:
+    """A template that fails only with the real values (a lookup by the password)
+    fails the job with a message that shows the password masked."""
+    from tests.revisions.conftest import WEB_PASSWORD
+
+    template = await PhoneTemplate.create(
+        filename="lookup.cnf.xml",
+        content='<device>{% if phone.web_password != "********" %}'
+        "{{ {}[phone.web_password] }}{% endif %}</device>\n",
+    )
+    sim, _ = await history.phone(template_id=template.id)
+    data = await history.admin.data(
+        "mutation($mac: MacAddress!) { phoneReprovision(mac: $mac) { job { id } } }",
+        {"mac": sim.mac},
+    )
+    job = await history.base.wait_job(data["phoneReprovision"]["job"]["id"])
+
+    assert job["status"] == "FAILED"
+    assert "could not be rendered" in job["error"], job
+    assert secrets_in(job, [WEB_PASSWORD]) == []
+    assert "********" in job["error"]
