@@ -36,6 +36,9 @@ class ConfigFile:
     # What people see of it (ConfigRevision.content): every stored secret the server
     # put in as ********. None: the pipeline masks the phone's known secrets in it.
     masked: str | None = None
+    # With ``masked`` None: SIP users besides those on the phone's lines whose
+    # passwords the file may hold (a hot-desk user's own profile), masked too.
+    users: frozenset[int] = frozenset()
 
 
 ConfigSource = Callable[[DeployJob, Phone, Any], Awaitable["ConfigFile | tuple[str, bytes]"]]

@@ -156,7 +156,8 @@ class DeployMutation:
         description="Put one of the phone's config revisions back: a ROLLBACK job that writes "
         "exactly that revision's bytes (the same SHA-256) under its file name, clears the "
         "services session (Cisco) and restarts the phone. Its upload is a new revision. A "
-        "revision of another phone is refused (INVALID on revisionId)."
+        "revision of another phone, or one under a file name the phone no longer fetches (its "
+        "model changed), is refused (INVALID on revisionId)."
     )
     @returns_user_errors(DeployJobPayload)
     async def phone_config_rollback(

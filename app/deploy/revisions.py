@@ -11,7 +11,8 @@ never shown; ``content`` shows every stored secret the server put into the file 
 ``********``: a rendered template is rendered a second time with the secrets masked, and
 a file the server did not render (a profile's cnfXml, bytes kept from before a hot-desk
 login) has the phone's known secrets and the values of its ``…Password`` elements
-masked.
+masked — starting from the content of the phone's revision of the same bytes, if it has
+one (which knew whose profile it was).
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from __future__ import annotations
 import asyncio
 import difflib
 import hashlib
+import html
 import re
 from dataclasses import dataclass
+from urllib.parse import quote, quote_plus
 
 from app.core.crypto import decrypt, decrypt_bytes, encrypt_bytes
 from app.deploy.kinds import ConfigFile
 from app.deploy.models import ConfigRevision, ConfigRevisionReason, DeployJob, DeployJobKind
 from app.deploy.wire.errors import PhoneStepError
 from app.devices.models import Phone
-from app.devices.rendering import MASK, mask_secrets, phone_facts, phone_secrets
+from app.devices.rendering import MASK, mask_secrets, phone_facts, phone_secrets, shown_text
 from app.settings import get_settings
 
 # Revisions removed per statement when a phone has more than it keeps.
@@ -49,12 +52,20 @@ _REASONS = {
 def unified_diff(before: str | None, after: str, before_name: str, after_name: str) -> str:
     """A unified diff (``---``/``+++`` headers) of two texts; every line added when
     there is no ``before``; empty when they are equal."""
-    old = before.splitlines(keepends=True) if before is not None else []
-    new = after.splitlines(keepends=True)
+    old = _lines(before) if before is not None else []
+    new = _lines(after)
     lines = []
     for line in difflib.unified_diff(old, new, fromfile=before_name, tofile=after_name):
         lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` cut after each ``\n`` only (``str.splitlines`` also cuts at ``\r``,
+    form feeds and Unicode separators, which are characters of a line in a config)."""
+    lines = text.split("\n")
+    last = lines.pop()
+    return [line + "\n" for line in lines] + ([last] if last else [])
 
 
 def revision_label(revision: ConfigRevision | None) -> str:
@@ -64,7 +75,9 @@ def revision_label(revision: ConfigRevision | None) -> str:
     return f"{revision.filename} (revision {revision.id})"
 
 
-async def masked_text(phone: Phone, data: bytes, extra_user_ids: set[int] | None = None) -> str:
+async def masked_text(
+    phone: Phone, data: bytes | str, extra_user_ids: set[int] | None = None
+) -> str:
     """``data`` as people see it, for a file the server did not render: the phone's
     stored secrets, the SIP passwords of its lines' users (and of ``extra_user_ids``)
     and every password element's value as ``********``."""
@@ -73,9 +86,25 @@ async def masked_text(phone: Phone, data: bytes, extra_user_ids: set[int] | None
     # The SIP passwords of the users on its lines (and of a profile's owner), which a
     # hand-written cnfXml may hold.
     secrets += [decrypt(u.password_enc) for u in facts.users.values() if u.password_enc]
-    text = data.decode("utf-8", errors="replace")
-    text = mask_secrets(text, [s for s in secrets if s])
+    text = data if isinstance(data, str) else shown_text(data)
+    text = mask_secrets(text, [form for s in secrets if s for form in _written_forms(s)])
     return _PASSWORD_ELEMENT.sub(lambda m: m.group(1) + MASK + m.group(4), text)
+
+
+def _written_forms(secret: str) -> set[str]:
+    """How a file may hold ``secret``: as is, escaped as XML text or attribute (the way
+    Python, Jinja2 or a person escapes it), percent-encoded in a URL."""
+    forms = {
+        secret,
+        html.escape(secret, quote=False),
+        html.escape(secret),
+        # Jinja2's autoescape (markupsafe)
+        html.escape(secret, quote=False).replace('"', "&#34;").replace("'", "&#39;"),
+        html.escape(secret).replace("&#x27;", "&apos;"),
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+    }
+    return {f for f in forms if f}
 
 
 async def newest(phone_id: int) -> ConfigRevision | None:
@@ -126,10 +155,23 @@ class PreparedRevision:
 
 async def prepare(job: DeployJob, phone: Phone, config: ConfigFile) -> PreparedRevision:
     """The revision of ``config`` as ``job`` wrote it (nothing stored yet)."""
+    sha256 = hashlib.sha256(config.data).hexdigest()
     content = config.masked
     if content is None:
+        users = set(config.users)
         owner = await _profile_owner(job)
-        content = await masked_text(phone, config.data, {owner} if owner else None)
+        if owner:
+            users.add(owner)
+        # Bytes the phone had before (a hot-desk logout puts back what the login found,
+        # often a profile's): masked as their revision was, which knew whose they were.
+        kept = (
+            await ConfigRevision.filter(phone_id=phone.id, sha256=sha256)
+            .order_by("-id")
+            .first()
+        )
+        content = await masked_text(phone, kept.content if kept else config.data, users)
+    else:
+        content = content.replace("\x00", "\ufffd")  # PostgreSQL text holds no NUL
     before = await newest(phone.id)
     after_name = f"{config.filename} (this upload)"
     diff = await asyncio.to_thread(
@@ -144,7 +186,7 @@ async def prepare(job: DeployJob, phone: Phone, config: ConfigFile) -> PreparedR
         job_id=job.id,
         reason=_REASONS[DeployJobKind(job.kind)],
         filename=config.filename,
-        sha256=hashlib.sha256(config.data).hexdigest(),
+        sha256=sha256,
         size=len(config.data),
         content=content,
         diff=diff,

@@ -67,6 +67,7 @@ from app.deploy.models import (
 from app.deploy.pipeline import bus_message, event_message, finish_unclaimed, publish
 from app.deploy.sql import ENQUEUE_LOCK, DialectSql, as_datetime, dialect_sql
 from app.devices import signals as device_signals
+from app.devices.catalogue import config_filename
 from app.devices.models import Phone, PhoneModel, PhoneStatus
 from app.pbx import signals as pbx_signals
 from app.pbx.models import SipUser
@@ -106,6 +107,13 @@ async def _refuse_phone_with_unfinished_jobs(phone: Phone) -> None:
 async def _move_job_history(phone: Phone) -> None:
     # The phone's job history moves with it: the old company no longer sees it.
     await DeployJob.filter(phone_id=phone.id).update(company_id=phone.company_id)  # type: ignore[attr-defined]
+
+
+@device_signals.phone_company_changed.connect
+async def _drop_config_history(phone: Phone) -> None:
+    # The config revisions are the old company's files (its users, its domain, its
+    # provisioning key): the new company neither reads nor rolls back to them.
+    await ConfigRevision.filter(phone_id=phone.id).delete()
 
 
 def may_cancel(viewer: Viewer, job: DeployJob) -> bool:
@@ -375,6 +383,17 @@ async def rollback(viewer: Viewer, mac: str, revision_id: str) -> DeployJob:
             "back only to a config it had",
             "revisionId",
         )
+    model = await PhoneModel.get_or_none(id=phone.model_id)  # type: ignore[attr-defined]
+    if model is not None:
+        reads = config_filename(model.config_filename_pattern, phone.mac)
+        if revision.filename != reads:
+            # Written back under its old name, the file would change nothing on the phone.
+            raise invalid(
+                f"The revision was written as {revision.filename}, but the phone now fetches "
+                f"{reads} (its model changed): rolling back to it would not change the "
+                "phone's config",
+                "revisionId",
+            )
     return await enqueue(phone, DeployJobKind.ROLLBACK, viewer, rollback_revision_id=revision.id)
 
 

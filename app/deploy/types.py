@@ -448,7 +448,8 @@ class ConfigPreview:
     Phone,
     name="config_revisions",
     description="The files the server wrote for this phone, newest first (the newest "
-    "PHONEGRAPH_CONFIG_REVISIONS are kept).",
+    "PHONEGRAPH_CONFIG_REVISIONS are kept; a phone moved to another company starts with "
+    "none).",
 )
 async def phone_config_revisions(
     self: Phone, info: Info, first: int | None = None, after: str | None = None

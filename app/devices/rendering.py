@@ -153,6 +153,8 @@ async def _render(template: models.PhoneTemplate, context: dict[str, Any], *path
         raise failed(exc) from exc
     except (TypeError, ValueError, ArithmeticError, LookupError, OverflowError) as exc:
         raise failed(exc) from exc
+    except RecursionError:  # a macro that calls itself without end
+        raise failed(RenderLimitError("macros call each other too deeply")) from None
 
 
 def _user(row: Any) -> dict[str, Any] | None:
@@ -350,6 +352,12 @@ def phone_secrets(facts: PhoneFacts) -> list[str]:
     return [s for s in found if s]
 
 
+def shown_text(data: bytes) -> str:
+    """A config file's bytes as text to show and store: bytes that are not UTF-8 and
+    NUL characters (which PostgreSQL text cannot hold) as U+FFFD."""
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
 def mask_secrets(text: str, secrets: list[str]) -> str:
     """``text`` with every occurrence of each of ``secrets`` shown as :data:`MASK`."""
     for secret in sorted(set(secrets), key=len, reverse=True):
@@ -392,14 +400,27 @@ async def render_facts(
     template = _checked_template(facts)
     assert facts.model is not None
     filename = config_filename(facts.model.config_filename_pattern, facts.phone.mac)
+    # The masked render shows each secret as MASK exactly where the template puts it
+    # (whatever it does with it: MASK|upper, MASK[:4] hide nothing). Its text is not
+    # searched for the secrets' values: a short web password ("cisco") is also part of
+    # other text, which would be garbled (and would point at the password), and the
+    # preview, which has no exact render, would always differ from the revision.
     masked = await _render(template, _context_of(facts, only_user_id, masked=True), "mac")
-    text = masked.decode("utf-8", errors="replace")
-    data = b""
-    if exact:
-        data = await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
-        # A template that derives a value from a secret may print it as is elsewhere.
-        text = mask_secrets(text, phone_secrets(facts))
-    return RenderedConfig(filename=filename, data=data, masked=text)
+    data = await _render_exact(template, facts, only_user_id) if exact else b""
+    return RenderedConfig(filename=filename, data=data, masked=shown_text(masked))
+
+
+async def _render_exact(
+    template: models.PhoneTemplate, facts: PhoneFacts, only_user_id: int | None
+) -> bytes:
+    """The config with the real secrets; a failure's message (a lookup by a secret
+    names the key) shows them masked: it goes to job errors and logs."""
+    try:
+        return await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
+    except UserInputError as exc:
+        error = exc.errors[0]
+        message = mask_secrets(error.message, phone_secrets(facts))
+        raise UserInputError(error.code, message, error.field) from None
 
 
 async def render_phone_config_masked(
@@ -430,7 +451,7 @@ async def render_phone_config(
     (facts,) = await phone_facts([phone], extra)
     template = _checked_template(facts)
     assert facts.model is not None
-    body = await _render(template, _context_of(facts, only_user_id, masked=False), "mac")
+    body = await _render_exact(template, facts, only_user_id)
     return config_filename(facts.model.config_filename_pattern, phone.mac), body
 
 

@@ -74,7 +74,14 @@ async def login_config(job: DeployJob, phone: Phone, target: Any) -> ConfigFile:
         profile = await PhoneProfile.get_or_none(id=session.profile_id)  # type: ignore[attr-defined]
         if profile is None:
             raise PhoneStepError("the user's profile was deleted before the login wrote it")
-        config = ConfigFile(_cisco_name(phone), profile.cnf_xml.encode("utf-8"))
+        # The profile may hold the SIP password of the user logging in (its owner),
+        # who is on none of the phone's lines: masked in the config history too.
+        users = {session.sip_user_id, profile.owner_id}  # type: ignore[attr-defined]
+        config = ConfigFile(
+            _cisco_name(phone),
+            profile.cnf_xml.encode("utf-8"),
+            users=frozenset(u for u in users if u is not None),
+        )
     else:
         config = await _render(phone, session.sip_user_id)  # type: ignore[attr-defined]
     filename = config.filename

@@ -108,19 +108,24 @@ class HistoryWorld:
         return [WEB_PASSWORD, LINE_SECRET, SIP_PASSWORD, await self.provisioning_key()]
 
     async def phone(
-        self, *, template: bool = True, user: SipUser | None = None, **fields: Any
+        self,
+        *,
+        template: bool = True,
+        user: SipUser | None = None,
+        web_password: str = WEB_PASSWORD,
+        **fields: Any,
     ) -> tuple[Any, Phone]:
         """A simulated phone and its row: the built-in Cisco template, a web password,
         line 1 with a SIP secret (for ``user``, or a new one), and hot desking (so its
         config names the provisioning key)."""
         sim = await self.base.sim(
-            web_username="admin", web_password=WEB_PASSWORD, reboot_seconds=0.2
+            web_username="admin", web_password=web_password, reboot_seconds=0.2
         )
         if template:
             builtin = await PhoneTemplate.get(filename="cisco-sip.cnf.xml")
             fields.setdefault("template_id", builtin.id)
         fields.setdefault("can_hotdesk", True)
-        phone = await self.base.phone(sim, web_password=WEB_PASSWORD, **fields)
+        phone = await self.base.phone(sim, web_password=web_password, **fields)
         owner = user or await self.base.user()
         await PhoneLine.create(
             phone=phone, port=1, sip_user=owner, auth_secret_enc=encrypt(LINE_SECRET)

@@ -117,3 +117,30 @@ async def test_a_template_that_fails_is_an_error_of_that_phone_s_preview_alone(
     assert error["path"][-1] == "configPreview"
     assert "could not be rendered" in error["message"]
     assert error["extensions"]["code"] == "INVALID"
+
+
+async def test_a_template_that_recurses_without_end_is_an_error_of_its_preview(
+    history: HistoryWorld,
+) -> None:
+    looping = await PhoneTemplate.create(
+        filename="looping.cnf.xml",
+        content="{% macro again() %}{{ again() }}{% endmacro %}<device>{{ again() }}</device>\n",
+    )
+    sim, _ = await history.phone(template_id=looping.id)
+
+    body = await history.admin.execute(
+        "query($mac: MacAddress!) { phone(mac: $mac) { configPreview { changed } } }",
+        {"mac": sim.mac},
+    )
+
+    assert body["data"]["phone"]["configPreview"] is None
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "INVALID", error
+    assert "could not be rendered" in error["message"]
+    job = await history.admin.data(
+        "mutation($mac: MacAddress!) { phoneReprovision(mac: $mac) { job { id } } }",
+        {"mac": sim.mac},
+    )
+    ended = await history.base.wait_job(job["phoneReprovision"]["job"]["id"])
+    assert ended["status"] == "FAILED"
+    assert "could not be rendered" in ended["error"], ended
