@@ -28,6 +28,13 @@ CONNECTION_TYPES = [
     "PhoneProfile",
     "DectBase",
     "DeployJob",
+    # since 2
+    "HotdeskSession",
+    "ConfigRevision",
+    "Rollout",
+    "AuditEvent",
+    "Webhook",
+    "WebhookDelivery",
 ]
 
 
