@@ -17,4 +17,8 @@ PHONES_ONLINE = Gauge(
 
 @before_scrape.connect
 async def refresh_phones_online() -> None:
-    PHONES_ONLINE.set(await PhonePresence.filter(online=True, phone__status="ACTIVE").count())
+    # Only phones still probed (ACTIVE, with an address): as Phone.online reads.
+    found = PhonePresence.filter(
+        online=True, phone__status="ACTIVE", phone__ip_address__not_isnull=True
+    )
+    PHONES_ONLINE.set(await found.count())

@@ -1,0 +1,115 @@
+"""Presence follows what a phone is: a phone that stops being watched (not ACTIVE, no
+ipAddress) is neither online nor offline, and a schedule left by an earlier run with
+another interval (or none at all, for a long time) is taken up again within one
+interval, spread over it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from app.presence.models import PhonePresence
+from tests.conftest import ADMIN_TOKEN, LiveServer
+from tests.deploy.conftest import eventually
+from tests.presence.conftest import PresenceWorld
+
+pytestmark = pytest.mark.timeout(120)
+
+UPDATE = """
+mutation($mac: MacAddress!, $input: PhoneInput!) {
+  phoneUpdate(mac: $mac, input: $input) { userErrors { code } } }
+"""
+REJECT = "mutation($mac: MacAddress!) { phoneReject(mac: $mac) { userErrors { code } } }"
+APPROVE = "mutation($mac: MacAddress!) { phoneApprove(mac: $mac) { userErrors { code } } }"
+ONLINE = "query($online: Boolean) { phones(filter: {online: $online}) { nodes { mac } } }"
+
+
+async def _online(world: PresenceWorld, mac: str, online: bool | None) -> bool:
+    return (await world.state(mac))["online"] is online
+
+
+async def _gauge(server: LiveServer) -> str:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        text = (await http.get("/metrics", headers={"authorization": f"Bearer {ADMIN_TOKEN}"})).text
+    return next(line for line in text.splitlines() if line.startswith("phonegraph_phones_online "))
+
+
+async def _filtered(world: PresenceWorld, online: bool) -> list[str]:
+    return [n["mac"] for n in (await world.admin.data(ONLINE, {"online": online}))["phones"]["nodes"]]
+
+
+async def test_a_rejected_phone_is_neither_online_nor_offline_and_starts_afresh_when_approved(
+    world: PresenceWorld, live_server: LiveServer
+) -> None:
+    sim = await world.sim()
+    await world.phone(sim)
+    await eventually(lambda: _online(world, sim.mac, True), timeout=20, what="online")
+    payload = (await world.admin.data(REJECT, {"mac": sim.mac}))["phoneReject"]
+    assert payload["userErrors"] == []
+
+    assert (await world.state(sim.mac))["online"] is None
+    assert await _filtered(world, True) == []
+    assert await _gauge(live_server) == "phonegraph_phones_online 0.0"
+
+    # Approved again while it does not answer: it is not online from what it was before.
+    sim.online = False
+    probes = len(sim.entries("OPTIONS"))
+    await eventually(lambda: len(sim.entries("OPTIONS")) == probes, timeout=5)
+    (await world.admin.data(APPROVE, {"mac": sim.mac}))["phoneApprove"]
+    await eventually(
+        lambda: len(sim.entries("OPTIONS")) >= probes + 1, timeout=20, what="probed again"
+    )
+    await eventually(lambda: _online(world, sim.mac, False), timeout=20, what="offline")
+
+
+async def test_a_phone_whose_address_is_removed_is_neither_online_nor_offline(
+    world: PresenceWorld, live_server: LiveServer
+) -> None:
+    sim = await world.sim()
+    await world.phone(sim)
+    await eventually(lambda: _online(world, sim.mac, True), timeout=20, what="online")
+    payload = (await world.admin.data(UPDATE, {"mac": sim.mac, "input": {"ipAddress": None}}))
+    assert payload["phoneUpdate"]["userErrors"] == []
+
+    assert (await world.state(sim.mac))["online"] is None
+    assert await _filtered(world, True) == []
+    assert await _gauge(live_server) == "phonegraph_phones_online 0.0"
+
+
+async def test_a_schedule_left_far_ahead_by_a_longer_interval_is_taken_up_within_one(
+    world: PresenceWorld,
+) -> None:
+    from app.presence.monitor import start_monitor, stop_monitor
+
+    await stop_monitor()
+    sim = await world.sim()
+    phone = await world.phone(sim)
+    # What a run with PHONEGRAPH_PRESENCE_INTERVAL=3600 left behind.
+    await PhonePresence.create(
+        phone_id=phone.id, next_probe_at=datetime.now(UTC) + timedelta(hours=1)
+    )
+    await start_monitor()
+    await eventually(lambda: _online(world, sim.mac, True), timeout=20, what="probed")
+
+
+@pytest.mark.interval(10)
+async def test_probes_left_behind_by_a_long_outage_are_spread_again(
+    world: PresenceWorld,
+) -> None:
+    from app.presence.monitor import start_monitor, stop_monitor
+
+    await stop_monitor()
+    sims = [await world.sim() for _ in range(8)]
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    for sim in sims:
+        phone = await world.phone(sim)
+        await PhonePresence.create(phone_id=phone.id, next_probe_at=long_ago)
+    await start_monitor()
+    await eventually(
+        lambda: all(s.entries("OPTIONS") for s in sims), timeout=30, what="every phone probed"
+    )
+    firsts = sorted(s.entries("OPTIONS")[0].at for s in sims)
+    # Eight phones over ten seconds: not all at once at start-up.
+    assert firsts[-1] - firsts[0] > 2.0, firsts
