@@ -113,3 +113,24 @@ async def test_probes_left_behind_by_a_long_outage_are_spread_again(
     firsts = sorted(s.entries("OPTIONS")[0].at for s in sims)
     # Eight phones over ten seconds: not all at once at start-up.
     assert firsts[-1] - firsts[0] > 2.0, firsts
+
+
+@pytest.mark.interval(0)
+async def test_with_presence_turned_off_what_an_earlier_run_found_is_not_shown_as_current(
+    world: PresenceWorld, live_server: LiveServer
+) -> None:
+    sim = await world.sim()
+    phone = await world.phone(sim)
+    # What a run with presence on left behind.
+    await PhonePresence.create(
+        phone_id=phone.id,
+        online=True,
+        misses=0,
+        last_seen_at=datetime.now(UTC) - timedelta(days=7),
+        round_trip_ms=3,
+        next_probe_at=datetime.now(UTC),
+    )
+    assert (await world.state(sim.mac))["online"] is None
+    assert await _filtered(world, True) == []
+    assert await _gauge(live_server) == "phonegraph_phones_online 0.0"
+    assert sim.entries("OPTIONS") == []
