@@ -120,12 +120,20 @@ async def respread(sql: DialectSql, interval: float, horizon: float) -> int:
     ahead = psql.plus_seconds(sql, sql.now, f"({seconds} + {psql.number(sql, '$2')})")
     behind = psql.minus_seconds(sql, sql.now, seconds)
     first = psql.plus_seconds(sql, sql.now, psql.spread(sql, "phone_id", "$1"))
-    moved = await sql.rows(
-        f"UPDATE phone_presence SET next_probe_at = {first} "
-        f"WHERE next_probe_at > {ahead} OR next_probe_at < {behind} RETURNING id",
-        [interval, horizon + 0.5],
-    )
-    return len(moved)
+    moved = 0
+    while True:
+        # A page at a time, skipping rows another transaction holds (never waiting for
+        # them: a claim or a batch of results has them, and they are not behind).
+        page = await sql.rows(
+            f"UPDATE phone_presence SET next_probe_at = {first} WHERE id IN ("
+            f"SELECT id FROM phone_presence WHERE next_probe_at > {ahead} "
+            f"OR next_probe_at < {behind} ORDER BY id LIMIT {DISCOVERY_PAGE} "
+            f"{sql.skip_locked()}) RETURNING id",
+            [interval, horizon + 0.5],
+        )
+        moved += len(page)
+        if len(page) < DISCOVERY_PAGE:
+            return moved
 
 
 async def record(outcomes: list[Outcome], interval: float) -> list[dict[str, Any]]:
