@@ -6,6 +6,7 @@ interval, spread over it."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -134,3 +135,32 @@ async def test_with_presence_turned_off_what_an_earlier_run_found_is_not_shown_a
     assert await _filtered(world, True) == []
     assert await _gauge(live_server) == "phonegraph_phones_online 0.0"
     assert sim.entries("OPTIONS") == []
+
+
+async def test_a_phone_moved_to_another_company_is_streamed_to_its_new_company_only(
+    world: PresenceWorld, live_server: LiveServer, tenant_factory: Any
+) -> None:
+    from tests.deploy.conftest import Subscription, bus_listeners
+    from tests.presence.conftest import STATUS
+
+    acme = await tenant_factory("Acme")
+    globex = await tenant_factory("Globex")
+    moved_sim, marker_sim = await world.sim(), await world.sim()
+    moved = await world.phone(moved_sim, company_id=globex.company_id)
+    await eventually(lambda: _online(world, moved_sim.mac, True), timeout=20, what="online")
+    async with (
+        Subscription(live_server.ws_url, acme.client.token, STATUS, {"mac": None}) as ours,
+        Subscription(live_server.ws_url, globex.client.token, STATUS, {"mac": None}) as theirs,
+    ):
+        await bus_listeners(2)
+        payload = await world.admin.data(
+            UPDATE, {"mac": moved.mac, "input": {"companyId": acme.company_id}}
+        )
+        assert payload["phoneUpdate"]["userErrors"] == []
+        moved_sim.online = False
+        event = (await ours.next(20))["phoneStatusChanged"]
+        assert (event["phone"]["mac"], event["online"]) == ("00:11:AA:00:00:01", False)
+        # Globex's next event is its own new phone's, not the one it gave away.
+        await world.phone(marker_sim, company_id=globex.company_id)
+        event = (await theirs.next(20))["phoneStatusChanged"]
+        assert (event["phone"]["mac"], event["online"]) == ("00:11:AA:00:00:02", True)
