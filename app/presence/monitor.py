@@ -84,6 +84,10 @@ class Monitor:
 
     async def start(self) -> None:
         await self.prober.start()
+        try:
+            await self.respread()
+        except Exception:
+            log.exception("could not spread presence probes left behind")
         self._tasks = [
             asyncio.create_task(self._discover_loop(), name="presence-discovery"),
             asyncio.create_task(self._claim_loop(), name="presence-claims"),
@@ -151,11 +155,16 @@ class Monitor:
             started = time.monotonic()
             try:
                 await self.discover()
+                await self.respread()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("could not look for phones to watch")
             await asyncio.sleep(max(period - (time.monotonic() - started), 0.1))
+
+    async def respread(self) -> int:
+        """See :func:`app.presence.service.respread`."""
+        return await service.respread(dialect_sql(), self.interval, self.horizon)
 
     async def discover(self) -> int:
         """Rows for every watched phone that has none yet, a page of phones at a time."""
@@ -213,22 +222,42 @@ class Monitor:
                 f"probe_epoch = probe_epoch + 1 WHERE {sql.ids(1)} RETURNING id, probe_epoch",
                 [sql.id_list([row["id"] for row in picked]), self.interval],
             )
-        epochs = {row["id"]: row["probe_epoch"] for row in claimed}
-        rows = [{**row, "probe_epoch": epochs[row["id"]]} for row in picked if row["id"] in epochs]
+            epochs = {row["id"]: row["probe_epoch"] for row in claimed}
+            rows = [
+                {**row, "probe_epoch": epochs[row["id"]]} for row in picked if row["id"] in epochs
+            ]
+            unwatched = [row["id"] for row in rows if not self._probed(row)]
+            if unwatched:
+                # Not ACTIVE, no address or outside the phone networks now: what was found
+                # of it is forgotten (it starts afresh, null, if it is watched again), and
+                # results of earlier claims still on their way are not stored.
+                await sql.rows(
+                    "UPDATE phone_presence SET online = NULL, misses = 0, "
+                    f"result_epoch = probe_epoch WHERE {sql.ids(1)}",
+                    [sql.id_list(unwatched)],
+                )
         loop = asyncio.get_running_loop()
         now = loop.time()
         for row in rows:
+            if not self._probed(row):
+                continue  # its turn came and went
             host = row["ip_address"]
-            if row["status"] != "ACTIVE" or not host:
-                continue  # not watched any more; its turn came and went
-            if not address_in_phone_networks(host, self.settings.phone_networks):
-                continue  # CONTRACT §12: nothing is sent outside the phone networks
             # When it is due, on this process's clock (in the past for a late claim: it
             # goes out at once, and its lateness counts from when it was due).
             due = now + (as_datetime(row["due_at"]) - as_datetime(row["db_now"])).total_seconds()
             key = (row["phone_id"], row["probe_epoch"])
             self._scheduled[key] = loop.call_at(due, self._launch, key, host, row["sip_port"], due)
         return len(rows)
+
+    def _probed(self, row: dict[str, Any]) -> bool:
+        """Whether a claimed phone is probed: ACTIVE with an address, and (CONTRACT §12)
+        inside the phone networks — nothing is sent outside them."""
+        host = row["ip_address"]
+        return (
+            row["status"] == "ACTIVE"
+            and bool(host)
+            and address_in_phone_networks(host, self.settings.phone_networks)
+        )
 
     def _launch(self, key: tuple[int, int], host: str, port: int, due: float) -> None:
         self._scheduled[key] = asyncio.get_running_loop().create_task(

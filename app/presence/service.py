@@ -109,6 +109,33 @@ async def add_missing(sql: DialectSql, interval: float, phone_ids: list[int] | N
     return len(added), last
 
 
+async def respread(sql: DialectSql, interval: float, horizon: float) -> int:
+    """Spread again over the coming interval the probes no process took up for a whole
+    interval (every process was down: after a restart they would otherwise all go out
+    at once) and those scheduled further ahead than one interval (by a run with a longer
+    ``PHONEGRAPH_PRESENCE_INTERVAL``: they would wait that long). A claim never schedules
+    a probe further than ``interval + horizon`` ahead, so probes kept up with are left
+    alone. Returns how many were moved."""
+    seconds = psql.number(sql, "$1")
+    ahead = psql.plus_seconds(sql, sql.now, f"({seconds} + {psql.number(sql, '$2')})")
+    behind = psql.minus_seconds(sql, sql.now, seconds)
+    first = psql.plus_seconds(sql, sql.now, psql.spread(sql, "phone_id", "$1"))
+    moved = 0
+    while True:
+        # A page at a time, skipping rows another transaction holds (never waiting for
+        # them: a claim or a batch of results has them, and they are not behind).
+        page = await sql.rows(
+            f"UPDATE phone_presence SET next_probe_at = {first} WHERE id IN ("
+            f"SELECT id FROM phone_presence WHERE next_probe_at > {ahead} "
+            f"OR next_probe_at < {behind} ORDER BY id LIMIT {DISCOVERY_PAGE} "
+            f"{sql.skip_locked()}) RETURNING id",
+            [interval, horizon + 0.5],
+        )
+        moved += len(page)
+        if len(page) < DISCOVERY_PAGE:
+            return moved
+
+
 async def record(outcomes: list[Outcome], interval: float) -> list[dict[str, Any]]:
     """Store ``outcomes`` (in their order) in one transaction; publish the changes.
     Returns the bus messages of the changes."""
@@ -127,7 +154,8 @@ async def record(outcomes: list[Outcome], interval: float) -> list[dict[str, Any
             "SELECT pp.id, pp.phone_id, pp.online, pp.misses, pp.result_epoch, "
             f"p.company_id, p.mac, {sql.now} AS at "
             "FROM phone_presence pp JOIN phone p ON p.id = pp.phone_id "
-            f"WHERE {_phone_in(sql, 1)} ORDER BY pp.id {lock}",
+            f"WHERE {_phone_in(sql, 1)} AND p.status = 'ACTIVE' AND p.ip_address IS NOT NULL "
+            f"ORDER BY pp.id {lock}",
             [sql.id_list(phone_ids)],
         )
         if not rows:
@@ -140,7 +168,7 @@ async def record(outcomes: list[Outcome], interval: float) -> list[dict[str, Any
         for outcome in outcomes:
             row = state.get(outcome.phone_id)
             if row is None:
-                continue  # deleted meanwhile, or never watched
+                continue  # deleted meanwhile, not watched (any more), or never watched
             if outcome.epoch is not None:
                 if outcome.epoch <= row["result_epoch"]:
                     continue  # a later probe's result is stored already

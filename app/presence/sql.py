@@ -23,6 +23,17 @@ def plus_seconds(sql: DialectSql, timestamp: str, seconds: str) -> str:
     )
 
 
+def minus_seconds(sql: DialectSql, timestamp: str, seconds: str) -> str:
+    """The SQL timestamp expression ``timestamp`` minus ``seconds`` (a non-negative SQL
+    number)."""
+    if sql.postgres:
+        return f"({timestamp} - make_interval(secs => ({seconds})::float8))"
+    return (
+        f"(strftime('%Y-%m-%d %H:%M:%f', {timestamp}, "
+        f"'-' || printf('%.3f', {seconds}) || ' seconds') || '000+00:00')"
+    )
+
+
 def seconds_between(sql: DialectSql, later: str, earlier: str) -> str:
     """Seconds from ``earlier`` to ``later`` (SQL timestamps), as an SQL number."""
     if sql.postgres:

@@ -9,8 +9,23 @@ from tortoise.queryset import QuerySet
 
 from app.core.context import Info, loaders_of
 from app.core.extend import field_of
+from app.devices.models import Phone as PhoneRow
+from app.devices.models import PhoneStatus
 from app.devices.types import Phone
 from app.presence.models import PhonePresence
+from app.settings import get_settings
+
+
+def presence_on() -> bool:
+    """Whether presence probes phones at all (``PHONEGRAPH_PRESENCE_INTERVAL`` > 0): with
+    it off, what an earlier run found is no current state of any phone."""
+    return get_settings().presence_interval > 0
+
+
+def watched(phone: PhoneRow) -> bool:
+    """Whether presence probes the phone: ACTIVE, with an ipAddress (and presence on).
+    What was found of a phone that is not (any more) is not shown as its state."""
+    return presence_on() and phone.status == PhoneStatus.ACTIVE and bool(phone.ip_address)
 
 
 async def presence_of(info: Info, phone_id: int) -> PhonePresence | None:
@@ -32,6 +47,8 @@ async def presence_of(info: Info, phone_id: int) -> PhonePresence | None:
     "no ipAddress).",
 )
 async def phone_online(self: Phone, info: Info) -> bool | None:
+    if not watched(self.row):
+        return None
     row = await presence_of(info, self.row.id)
     return None if row is None or row.online is None else bool(row.online)
 
