@@ -31,7 +31,7 @@ from app.core.crypto import decrypt
 from app.core.events import get_bus
 from app.core.networks import address_in_phone_networks
 from app.deploy import kinds, leases, revisions
-from app.deploy.leases import Lease, LeaseLost
+from app.deploy.leases import Lease, LeaseLost, lease_clock
 from app.deploy.models import DeployEvent, DeployJob, DeployJobKind, DeployJobStatus, DeployStep
 from app.deploy.rollout_events import jobs_changed
 from app.deploy.signals import announce_end, phone_answered
@@ -427,7 +427,10 @@ class Pipeline:
 
     async def _phone_answered(self, status: int | None, round_trip: float) -> None:
         """An OPTIONS of the wait for the phone got its answer (or none): domains above
-        learn of it (presence); what they do never stops the job."""
+        learn of it (presence); what they do never stops the job. A process that may
+        have lost the job (frozen past its lease) tells nothing: its news may be stale."""
+        if self.lease.lost or lease_clock() >= self.lease.valid_until:
+            return
         try:
             await phone_answered.send(
                 phone_id=self.lease.phone_id, status=status, round_trip=round_trip
