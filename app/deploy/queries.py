@@ -65,10 +65,15 @@ class DeployQuery:
         first: int | None = None,
         after: str | None = None,
         filter: RolloutFilter | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Rollout]:
         qs = visible(models.Rollout, viewer_of(info))
         if filter is not None and filter.status is not None:
             qs = qs.filter(status=models.RolloutStatus(filter.status))
         return await paginate(
-            qs, PageArgs(first, after), [OrderKey("id", descending=True)], Rollout.from_model
+            qs,
+            PageArgs(first, after, last, before),
+            [OrderKey("id", descending=True)],
+            Rollout.from_model,
         )

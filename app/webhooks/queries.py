@@ -20,10 +20,16 @@ class WebhooksQuery:
         "oldest first. USER tokens: FORBIDDEN."
     )
     async def webhooks(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Webhook]:
         viewer = viewer_of(info)
         if viewer.role == Role.USER:
             raise forbidden("USER tokens cannot see webhooks.")
         qs = visible(models.Webhook, viewer)
-        return await paginate(qs, PageArgs(first, after), [OrderKey("id")], Webhook.from_model)
+        args = PageArgs(first, after, last, before)
+        return await paginate(qs, args, [OrderKey("id")], Webhook.from_model)

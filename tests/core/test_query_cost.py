@@ -4,6 +4,7 @@ PHONEGRAPH_MAX_QUERY_NODES are refused before they run, over HTTP and WebSocket.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -280,12 +281,12 @@ async def test_a_document_validated_once_is_still_counted_with_every_request_s_v
         return real(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cost, "validate_document", validate)
-    document = NESTED + " "  # a text no earlier test sent
+    document = f"{NESTED} # {uuid.uuid4()}"  # a text no earlier test (or process) sent
     assert await admin.data(document, {"outer": 10, "inner": 10})
     assert await admin.data(document, {"outer": 20, "inner": 10})
     _assert_refused(await admin.execute(document, {"outer": 200, "inner": 251}), "50,400")
     assert len(calls) == 1
-    invalid = "{ companies(first: 1) { nodes { noSuchField } } }"
+    invalid = f"{{ companies(first: 1) {{ nodes {{ noSuchField }} }} }} # {uuid.uuid4()}"
     for _ in range(2):
         (error,) = (await admin.execute(invalid))["errors"]
         assert "noSuchField" in error["message"]
