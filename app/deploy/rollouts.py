@@ -521,10 +521,8 @@ async def resume(viewer: Viewer, rollout_id: str) -> Rollout:
     )
     if not rows:
         raise _refused(await Rollout.get(id=rollout.id), "resumed")
+    # Announced, and this process's worker woken, once the change committed.
     await rollouts_changed([rollout.id])
-    from app.deploy.rollout_worker import wake_rollouts
-
-    wake_rollouts()
     return await Rollout.get(id=rollout.id)
 
 

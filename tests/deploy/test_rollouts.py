@@ -415,3 +415,35 @@ async def test_a_batch_half_queued_by_a_process_that_died_is_completed_not_repea
     assert finished["jobs"]["totalCount"] == 4
     assert finished["succeeded"] == 4
     assert [sim.reboots for sim in sims] == [1, 1, 1, 1]
+
+
+async def test_rollout_progress_hears_pause_and_abort_as_soon_as_they_committed(
+    world: DeployWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change a mutation makes is announced once its transaction (with its audit
+    event) committed: a subscriber told earlier would read the rollout as it was, and
+    hear of the change only when it re-reads on its own."""
+    from app.deploy import subscriptions
+
+    monkeypatch.setattr(subscriptions, "RESYNC_SECONDS", 600.0)
+    await _phones(world, 1)
+    start = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    rollout = (await _reboot_all(world, startAt=start))["rollout"]
+
+    async with Subscription(
+        world.server.ws_url, world.admin.token, PROGRESS, {"id": rollout["id"]}
+    ) as sub:
+        first = await sub.next()
+        assert first is not None and first["rolloutProgress"]["status"] == "SCHEDULED"
+
+        await world.admin.data(PAUSE, {"id": rollout["id"]})
+        paused = await sub.next(timeout=20)
+        assert paused is not None and paused["rolloutProgress"]["status"] == "PAUSED"
+
+        await world.admin.data(ABORT, {"id": rollout["id"]})
+        aborted = await sub.next(timeout=20)
+        assert aborted is not None and aborted["rolloutProgress"]["status"] == "ABORTED"
+        assert aborted["rolloutProgress"]["skipped"] == 1
+        assert await sub.next(timeout=20) is None
+    assert sub.completed
+
