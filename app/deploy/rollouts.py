@@ -233,10 +233,13 @@ class Counts:
     jobs: int = 0
 
     def skipped(self, rollout: Rollout) -> int:
-        """Phones that never got a job, once the rollout has ended."""
-        if not RolloutStatus(rollout.status).is_final:
-            return 0
-        return max(0, rollout.total - self.jobs)
+        """Phones that never got a job: once the rollout has ended, every one without a
+        job; before, those of the batches queued so far (no longer ACTIVE, say, when
+        their batch came)."""
+        if RolloutStatus(rollout.status).is_final:
+            return max(0, rollout.total - self.jobs)
+        reached = rollout.current_batch if rollout.batch_queued else rollout.current_batch - 1
+        return max(0, min(rollout.total, max(0, reached) * rollout.batch_size) - self.jobs)
 
 
 async def counts_of(rollout_ids: list[int]) -> dict[int, Counts]:

@@ -447,3 +447,27 @@ async def test_rollout_progress_hears_pause_and_abort_as_soon_as_they_committed(
         assert await sub.next(timeout=20) is None
     assert sub.completed
 
+
+async def test_a_phone_no_longer_active_when_its_batch_came_counts_skipped_at_once(
+    world: DeployWorld,
+) -> None:
+    from app.devices.models import Phone, PhoneStatus
+
+    sims = [await world.sim(), await world.sim(), await world.sim(reboot_seconds=2.0)]
+    phones = [await world.phone(sim) for sim in sims]
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    rollout = (await _reboot_all(world, batchSize=1, startAt=start.isoformat()))["rollout"]
+    second = sorted(phones, key=lambda p: p.mac)[1]
+    await Phone.filter(id=second.id).update(status=PhoneStatus.REJECTED)
+
+    async def on_the_last_batch() -> dict[str, Any] | None:
+        r = await _rollout(world, rollout["id"])
+        return r if r["currentBatch"] == 3 and r["running"] == 1 else None
+
+    running = await eventually(on_the_last_batch, timeout=40, what="the last batch running")
+    assert running["status"] == "RUNNING"
+    # The second phone got no job: skipped already, and the counts add up to the phones
+    # reached so far.
+    assert (running["succeeded"], running["running"], running["skipped"]) == (1, 1, 1)
+    done = await _until_status(world, rollout["id"], "SUCCEEDED")
+    assert (done["succeeded"], done["skipped"], done["total"]) == (2, 1, 3)
