@@ -58,7 +58,7 @@ from app.deploy.service import (
     queue_chunk,
     queue_chunk_again,
 )
-from app.deploy.signals import rollout_ended
+from app.deploy.signals import announce_end, rollout_ended
 from app.deploy.sql import ENQUEUE_LOCK, DialectSql, as_datetime, dialect_sql
 from app.devices.models import PhoneStatus
 from app.settings import get_settings
@@ -546,9 +546,19 @@ async def abort(viewer: Viewer, rollout_id: str) -> Rollout:
         cancelled = await sql.rows(
             f"UPDATE deploy_job SET status = 'CANCELLED', finished_at = {sql.now} "
             "WHERE rollout_id = $1 AND status = 'QUEUED' "
-            "RETURNING id, phone_id, company_id, profile_id",
+            "RETURNING id, phone_id, company_id, profile_id, kind, restart",
             [rollout.id],
         )
+        # Each ends as a job cancelled on its own does (its DEPLOY_JOB_ENDED webhooks).
+        for job in cancelled:
+            await announce_end(
+                job_id=job["id"],
+                company_id=job["company_id"],
+                phone_id=job["phone_id"],
+                kind=job["kind"],
+                status=DeployJobStatus.CANCELLED.value,
+                restart=job["restart"],
+            )
         events = []
         if cancelled:
             events = await sql.rows(
