@@ -471,3 +471,31 @@ async def test_a_phone_no_longer_active_when_its_batch_came_counts_skipped_at_on
     assert (running["succeeded"], running["running"], running["skipped"]) == (1, 1, 1)
     done = await _until_status(world, rollout["id"], "SUCCEEDED")
     assert (done["succeeded"], done["skipped"], done["total"]) == (2, 1, 3)
+
+
+async def test_a_rollout_that_cannot_move_on_does_not_hold_up_the_others(
+    world: DeployWorld,
+) -> None:
+    """A rollout whose next step keeps failing (here: ending it) is retried on later
+    turns; the rollouts after it are worked on meanwhile."""
+    from app.deploy.signals import rollout_ended
+
+    sims = await _phones(world, 3)
+    stuck = (
+        await world.admin.data(REBOOT_ALL, {"filter": {"search": sims[0].mac}, "rollout": None})
+    )["phonesReboot"]["rollout"]
+    stuck_pk = pk_of(stuck["id"])
+
+    async def refuse(rollout: Rollout) -> None:
+        if rollout.id == stuck_pk:
+            raise RuntimeError("a receiver that fails")
+
+    rollout_ended.connect(refuse)
+    try:
+        await eventually(lambda: sims[0].reboots == 1, what="the first rollout's job")
+        other = (await _reboot_all(world, batchSize=1))["rollout"]
+        done = await _until_status(world, other["id"], "SUCCEEDED")
+        assert done["succeeded"] == 3
+        assert (await _rollout(world, stuck["id"]))["status"] == "RUNNING"
+    finally:
+        rollout_ended._receivers.remove(refuse)
