@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from app.core.audit import after_commit
 from app.core.events import get_bus
 from app.deploy.models import DeployJob, DeployStep
 
@@ -39,9 +40,18 @@ def is_rollout_change(message: dict[str, Any], rollout_id: int) -> bool:
 
 
 async def rollouts_changed(rollout_ids: list[int]) -> None:
-    """Announce that these rollouts changed (a bus failure is logged, never raised)."""
+    """Announce that these rollouts changed (a bus failure is logged, never raised).
+
+    Inside a recorded call (a mutation: pause, resume, abort, a bulk request), once its
+    transaction has committed: a subscriber re-reads the rollout when it hears of it,
+    and the worker looks at it, so neither may be told before they can see the change."""
     if not rollout_ids:
         return
+    ids = sorted(set(rollout_ids))
+    await after_commit(lambda: _announce(ids))
+
+
+async def _announce(rollout_ids: list[int]) -> None:
     from app.deploy.rollout_worker import wake_rollouts
 
     # This process's worker looks at once (a batch follows the last job of the one
@@ -49,7 +59,7 @@ async def rollouts_changed(rollout_ids: list[int]) -> None:
     wake_rollouts()
     try:
         await get_bus().publish_many(
-            [{"kind": KIND, "rollout_id": rid} for rid in sorted(set(rollout_ids))]
+            [{"kind": KIND, "rollout_id": rid} for rid in rollout_ids]
         )
     except Exception:
         log.warning("could not announce a change of %d rollout(s)", len(rollout_ids))

@@ -58,7 +58,11 @@ async def turn(runner_id: str) -> int:
             if epoch is None:
                 continue  # another process has it
             worked += 1
-            await rollouts.work(rollout_id, epoch)
+            try:
+                await rollouts.work(rollout_id, epoch)
+            except Exception:
+                # Retried on a later turn; the rollouts after it are not held up.
+                log.exception("could not work rollout %s", rollout_id)
         if len(ids) < PAGE:
             break
         after = ids[-1]

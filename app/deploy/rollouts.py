@@ -58,7 +58,7 @@ from app.deploy.service import (
     queue_chunk,
     queue_chunk_again,
 )
-from app.deploy.signals import rollout_ended
+from app.deploy.signals import announce_end, rollout_ended
 from app.deploy.sql import ENQUEUE_LOCK, DialectSql, as_datetime, dialect_sql
 from app.devices.models import PhoneStatus
 from app.settings import get_settings
@@ -233,10 +233,13 @@ class Counts:
     jobs: int = 0
 
     def skipped(self, rollout: Rollout) -> int:
-        """Phones that never got a job, once the rollout has ended."""
-        if not RolloutStatus(rollout.status).is_final:
-            return 0
-        return max(0, rollout.total - self.jobs)
+        """Phones that never got a job: once the rollout has ended, every one without a
+        job; before, those of the batches queued so far (no longer ACTIVE, say, when
+        their batch came)."""
+        if RolloutStatus(rollout.status).is_final:
+            return max(0, rollout.total - self.jobs)
+        reached = rollout.current_batch if rollout.batch_queued else rollout.current_batch - 1
+        return max(0, min(rollout.total, max(0, reached) * rollout.batch_size) - self.jobs)
 
 
 async def counts_of(rollout_ids: list[int]) -> dict[int, Counts]:
@@ -521,10 +524,8 @@ async def resume(viewer: Viewer, rollout_id: str) -> Rollout:
     )
     if not rows:
         raise _refused(await Rollout.get(id=rollout.id), "resumed")
+    # Announced, and this process's worker woken, once the change committed.
     await rollouts_changed([rollout.id])
-    from app.deploy.rollout_worker import wake_rollouts
-
-    wake_rollouts()
     return await Rollout.get(id=rollout.id)
 
 
@@ -545,9 +546,19 @@ async def abort(viewer: Viewer, rollout_id: str) -> Rollout:
         cancelled = await sql.rows(
             f"UPDATE deploy_job SET status = 'CANCELLED', finished_at = {sql.now} "
             "WHERE rollout_id = $1 AND status = 'QUEUED' "
-            "RETURNING id, phone_id, company_id, profile_id",
+            "RETURNING id, phone_id, company_id, profile_id, kind, restart",
             [rollout.id],
         )
+        # Each ends as a job cancelled on its own does (its DEPLOY_JOB_ENDED webhooks).
+        for job in cancelled:
+            await announce_end(
+                job_id=job["id"],
+                company_id=job["company_id"],
+                phone_id=job["phone_id"],
+                kind=job["kind"],
+                status=DeployJobStatus.CANCELLED.value,
+                restart=job["restart"],
+            )
         events = []
         if cancelled:
             events = await sql.rows(

@@ -122,6 +122,7 @@ async def on_rollout_ended(*, rollout: Any) -> None:
     # worked on is told (at most ROLLOUT_COMPANIES of them).
     companies = (
         await RolloutPhone.filter(rollout_id=rollout.id, phone__company_id__not_isnull=True)
+        # Ordered by what is selected: PostgreSQL refuses a DISTINCT ordered by the id.
         .order_by("phone__company_id")
         .distinct()
         .limit(ROLLOUT_COMPANIES)

@@ -415,3 +415,87 @@ async def test_a_batch_half_queued_by_a_process_that_died_is_completed_not_repea
     assert finished["jobs"]["totalCount"] == 4
     assert finished["succeeded"] == 4
     assert [sim.reboots for sim in sims] == [1, 1, 1, 1]
+
+
+async def test_rollout_progress_hears_pause_and_abort_as_soon_as_they_committed(
+    world: DeployWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change a mutation makes is announced once its transaction (with its audit
+    event) committed: a subscriber told earlier would read the rollout as it was, and
+    hear of the change only when it re-reads on its own."""
+    from app.deploy import subscriptions
+
+    monkeypatch.setattr(subscriptions, "RESYNC_SECONDS", 600.0)
+    await _phones(world, 1)
+    start = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    rollout = (await _reboot_all(world, startAt=start))["rollout"]
+
+    async with Subscription(
+        world.server.ws_url, world.admin.token, PROGRESS, {"id": rollout["id"]}
+    ) as sub:
+        first = await sub.next()
+        assert first is not None and first["rolloutProgress"]["status"] == "SCHEDULED"
+
+        await world.admin.data(PAUSE, {"id": rollout["id"]})
+        paused = await sub.next(timeout=20)
+        assert paused is not None and paused["rolloutProgress"]["status"] == "PAUSED"
+
+        await world.admin.data(ABORT, {"id": rollout["id"]})
+        aborted = await sub.next(timeout=20)
+        assert aborted is not None and aborted["rolloutProgress"]["status"] == "ABORTED"
+        assert aborted["rolloutProgress"]["skipped"] == 1
+        assert await sub.next(timeout=20) is None
+    assert sub.completed
+
+
+async def test_a_phone_no_longer_active_when_its_batch_came_counts_skipped_at_once(
+    world: DeployWorld,
+) -> None:
+    from app.devices.models import Phone, PhoneStatus
+
+    sims = [await world.sim(), await world.sim(), await world.sim(reboot_seconds=2.0)]
+    phones = [await world.phone(sim) for sim in sims]
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    rollout = (await _reboot_all(world, batchSize=1, startAt=start.isoformat()))["rollout"]
+    second = sorted(phones, key=lambda p: p.mac)[1]
+    await Phone.filter(id=second.id).update(status=PhoneStatus.REJECTED)
+
+    async def on_the_last_batch() -> dict[str, Any] | None:
+        r = await _rollout(world, rollout["id"])
+        return r if r["currentBatch"] == 3 and r["running"] == 1 else None
+
+    running = await eventually(on_the_last_batch, timeout=40, what="the last batch running")
+    assert running["status"] == "RUNNING"
+    # The second phone got no job: skipped already, and the counts add up to the phones
+    # reached so far.
+    assert (running["succeeded"], running["running"], running["skipped"]) == (1, 1, 1)
+    done = await _until_status(world, rollout["id"], "SUCCEEDED")
+    assert (done["succeeded"], done["skipped"], done["total"]) == (2, 1, 3)
+
+
+async def test_a_rollout_that_cannot_move_on_does_not_hold_up_the_others(
+    world: DeployWorld,
+) -> None:
+    """A rollout whose next step keeps failing (here: ending it) is retried on later
+    turns; the rollouts after it are worked on meanwhile."""
+    from app.deploy.signals import rollout_ended
+
+    sims = await _phones(world, 3)
+    stuck = (
+        await world.admin.data(REBOOT_ALL, {"filter": {"search": sims[0].mac}, "rollout": None})
+    )["phonesReboot"]["rollout"]
+    stuck_pk = pk_of(stuck["id"])
+
+    async def refuse(rollout: Rollout) -> None:
+        if rollout.id == stuck_pk:
+            raise RuntimeError("a receiver that fails")
+
+    rollout_ended.connect(refuse)
+    try:
+        await eventually(lambda: sims[0].reboots == 1, what="the first rollout's job")
+        other = (await _reboot_all(world, batchSize=1))["rollout"]
+        done = await _until_status(world, other["id"], "SUCCEEDED")
+        assert done["succeeded"] == 3
+        assert (await _rollout(world, stuck["id"]))["status"] == "RUNNING"
+    finally:
+        rollout_ended._receivers.remove(refuse)

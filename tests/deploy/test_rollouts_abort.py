@@ -51,3 +51,34 @@ async def test_abort_cancels_the_queued_jobs_and_queues_no_more(
     again = (await world.admin.data(ABORT, {"id": rollout["id"]}))["rolloutAbort"]
     assert again["userErrors"][0]["code"] == "CONFLICT"
     assert len(ended) == 1
+
+
+async def test_jobs_cancelled_by_an_abort_raise_their_deploy_job_ended_webhooks(
+    world: DeployWorld,
+) -> None:
+    """An aborted rollout's queued jobs end CANCELLED as if cancelled one by one: each
+    tells the company's webhooks it ended."""
+    from app.core.crypto import encrypt
+    from app.core.ids import to_global_id
+    from app.webhooks.models import Webhook, WebhookDelivery
+
+    await Webhook.create(
+        company_id=world.company_pk,
+        url="https://hooks.example.com/phonegraph",
+        events=["DEPLOY_JOB_ENDED"],
+        secret_enc=encrypt("whsec-rollout-abort"),
+    )
+    sims = await _phones(world, 4, reboot_seconds=1.0)
+    rollout = (await _reboot_all(world, batchSize=2))["rollout"]
+    await eventually(lambda: sims[0].reboots == 1, what="the first phone to restart")
+
+    aborted = (await world.admin.data(ABORT, {"id": rollout["id"]}))["rolloutAbort"]
+    assert aborted["rollout"]["cancelled"] == 1
+
+    cancelled = await DeployJob.get(rollout_id=pk_of(rollout["id"]), status="CANCELLED")
+    payloads = [
+        d.payload for d in await WebhookDelivery.filter(event="DEPLOY_JOB_ENDED")
+    ]
+    assert any(
+        to_global_id("DeployJob", cancelled.id) in p and "CANCELLED" in p for p in payloads
+    ), payloads
