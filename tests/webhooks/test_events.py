@@ -165,3 +165,33 @@ async def test_presence_and_rollout_receivers_write_their_deliveries(
     rollout = await receiver.until_event("ROLLOUT_ENDED")
     assert rollout.json["data"] == {"id": to_global_id("Rollout", 3), "status": "SUCCEEDED"}
     assert await WebhookDelivery.all().count() == 2
+
+
+ROLLOUT_REBOOT = """
+mutation($company: ID!) {
+  phonesReboot(filter: {companyId: $company}, rollout: {batchSize: 1}) {
+    rollout { id } userErrors { message }
+  }
+}
+"""
+
+
+async def test_a_system_admin_s_rollout_is_told_to_the_companies_of_its_phones(
+    world: DeployWorld, receiver: Receiver, other_receiver: Receiver, tenant_factory: Any
+) -> None:
+    """A system admin's rollout belongs to no company: the companies whose phones it
+    worked on hear of its end, no other."""
+    other = await tenant_factory("Other")
+    await create_webhook(
+        world.tenant.client, world.tenant.company_id, receiver.url, ["ROLLOUT_ENDED"]
+    )
+    await create_webhook(other.client, other.company_id, other_receiver.url, ["ROLLOUT_ENDED"])
+    for _ in range(2):
+        await world.phone(await world.sim())
+    payload = (await world.admin.data(ROLLOUT_REBOOT, {"company": world.tenant.company_id}))[
+        "phonesReboot"
+    ]
+    assert payload["userErrors"] == []
+    got = await receiver.until_event("ROLLOUT_ENDED", timeout=60)
+    assert got.json["data"] == {"id": payload["rollout"]["id"], "status": "SUCCEEDED"}
+    assert not other_receiver.of("ROLLOUT_ENDED")
