@@ -211,3 +211,15 @@ async def test_an_id_with_other_digits_than_ascii_is_not_found(
             assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"], odd
     assert len(await nodes(admin, operation="sipUserDelete", outcome="USER_ERROR")) == 4
     assert await nodes(admin, operation="sipUserDelete", outcome="OK") == []
+
+
+async def test_a_mac_target_is_found_in_every_form_a_mac_is_written(
+    acme: Pbx, admin: GraphQLClient
+) -> None:
+    """The API shows a phone's MAC as AA:BB:CC:DD:EE:01; filtering by it (or by any
+    other form a MacAddress accepts) finds the events that name the phone."""
+    await acme.client.data(HOTDESK_LOGIN, {"mac": "001ebe000099", "ext": "201", "pin": "1"})
+    for form in ("00:1E:BE:00:00:99", "00-1e-be-00-00-99", "001E.BE00.0099", "001EBE000099"):
+        found = await nodes(admin, targetId=form)
+        assert [e["operation"] for e in found] == ["hotdeskLogin"], form
+    assert await nodes(admin, targetId="00:1E:BE:00:00:98") == []
