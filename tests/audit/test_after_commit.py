@@ -10,6 +10,8 @@ from typing import Any
 from app.core.events import get_bus
 from app.deploy.models import Rollout
 from app.deploy.rollout_events import is_rollout_change
+from tests.audit.conftest import nodes
+from tests.conftest import GraphQLClient
 from tests.deploy.conftest import DeployWorld, pk_of
 
 REBOOT_LATER = """
@@ -56,3 +58,23 @@ async def test_a_rollout_change_rolled_back_is_not_announced(
         assert body["data"]["rolloutPause"]["rollout"]["status"] == "PAUSED"
         heard = await _heard_before_marker(mailbox, {"kind": "test-marker", "op": "ok"})
     assert [m for m in heard if is_rollout_change(m, pk)]
+
+
+async def test_a_system_admins_rollout_aborted_is_recorded_and_ends(
+    world: DeployWorld, admin: GraphQLClient
+) -> None:
+    """A system admin's rollout (of no company) ends, and its ROLLOUT_ENDED goes to the
+    companies whose phones it worked on, on every database."""
+    await world.phone(None)
+    start = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    payload = (await world.admin.data(REBOOT_LATER, {"rollout": {"startAt": start}}))[
+        "phonesReboot"
+    ]
+    rollout_id = payload["rollout"]["id"]
+
+    body = await world.admin.execute(ABORT, {"id": rollout_id})
+
+    assert body.get("errors") is None, body
+    assert body["data"]["rolloutAbort"]["rollout"]["status"] == "ABORTED"
+    [event] = await nodes(admin, operation="rolloutAbort")
+    assert event["outcome"] == "OK" and event["targetIds"] == [rollout_id]
