@@ -52,6 +52,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from app.core.auth import Viewer
+from app.core.crypto import mask_password_elements
 from app.core.errors import AccessError, ErrorCode, UserInputError
 from app.core.ids import parse_global_id
 from app.core.models import AuditEvent, AuditOutcome, AuditTarget, Company
@@ -91,6 +92,9 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, str):
+        # A secret written inside a text (a cnfXml's authPassword) is masked before the
+        # text is cut, so no part of it is kept.
+        value = mask_password_elements(value, MASK)
         return value if len(value) <= MAX_STRING else value[:MAX_STRING] + "…"
     if value is None or isinstance(value, (bool, int, float)):
         return value

@@ -19,6 +19,7 @@ from app.core.errors import ErrorCode, forbidden
 from app.core.ids import decode_arg, to_global_id
 from app.core.node import Node, register_node
 from app.core.pagination import Connection, OrderKey, PageArgs, paginate
+from app.core.scalars import normalize_mac
 from app.core.scope import visible
 from app.core.types import ApiToken, Company, Role
 
@@ -89,11 +90,24 @@ class AuditEventFilter:
     operation: str | None = None
     actor_token_id: strawberry.ID | None = None
     target_id: str | None = strawberry.field(
-        default=None, description="Events whose targetIds hold exactly this id."
+        default=None,
+        description="Events whose targetIds hold exactly this id (a MAC in any form a "
+        "MacAddress accepts).",
     )
     outcome: AuditOutcome | None = None
     since: datetime | None = strawberry.field(default=None, description="At or after.")
     until: datetime | None = strawberry.field(default=None, description="Before.")
+
+
+def _target_forms(target: str) -> list[str]:
+    """What a ``targetId`` filter matches: the text given and, for a MAC in any form the
+    API accepts (AA:BB:CC:DD:EE:01, as phones show it), the bare form a MacAddress
+    argument is recorded in."""
+    try:
+        mac = normalize_mac(target)
+    except ValueError:
+        return [target]
+    return sorted({target, mac})
 
 
 @strawberry.type
@@ -137,7 +151,9 @@ class AuditQuery:
             elif filter.target_id is not None:
                 qs = qs.filter(
                     id__in=Subquery(
-                        models.AuditTarget.filter(target=filter.target_id).values("event_id")
+                        models.AuditTarget.filter(
+                            target__in=_target_forms(filter.target_id)
+                        ).values("event_id")
                     )
                 )
             if filter.outcome is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from functools import lru_cache
 
@@ -74,3 +75,15 @@ def decrypt(ciphertext: str) -> str:
         return _fernet(get_settings().resolved_secret_key()).decrypt(ciphertext.encode()).decode()
     except InvalidToken as exc:  # wrong PHONEGRAPH_SECRET_KEY for this database
         raise RuntimeError("stored secret cannot be decrypted with the configured key") from exc
+
+
+# An XML element whose name ends in "password" (<authPassword>, <phonePassword
+# type="text">, …): how a config written by hand holds its secrets.
+PASSWORD_ELEMENT = re.compile(r"(<(\w*[Pp]assword)(?:\s[^>]*)?>)([^<]+)(</\2>)")
+
+
+def mask_password_elements(text: str, mask: str = "********") -> str:
+    """``text`` with the value of every password element shown as ``mask``."""
+    if "assword" not in text:
+        return text
+    return PASSWORD_ELEMENT.sub(lambda m: m.group(1) + mask + m.group(4), text)

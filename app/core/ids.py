@@ -22,7 +22,11 @@ def parse_global_id(value: str) -> tuple[str, int] | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     type_name, sep, pk = text.partition(":")
-    if not sep or not type_name.isidentifier() or not pk.isdigit() or len(pk) > 18:
+    # ASCII digits only: int() also reads other scripts' digits (a second spelling of an
+    # id) and refuses some str.isdigit() accepts (superscripts).
+    if not sep or not type_name.isidentifier() or not (pk.isascii() and pk.isdigit()):
+        return None
+    if len(pk) > 18:
         return None
     return type_name, int(pk)
 

@@ -21,11 +21,10 @@ import asyncio
 import difflib
 import hashlib
 import html
-import re
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
-from app.core.crypto import decrypt, decrypt_bytes, encrypt_bytes
+from app.core.crypto import decrypt, decrypt_bytes, encrypt_bytes, mask_password_elements
 from app.deploy.kinds import ConfigFile
 from app.deploy.models import ConfigRevision, ConfigRevisionReason, DeployJob, DeployJobKind
 from app.deploy.wire.errors import PhoneStepError
@@ -38,8 +37,6 @@ _PRUNE_BATCH = 100
 
 # Elements of a config the server did not render whose text is a password
 # (<authPassword>, <phonePassword>, <sshPassword>...).
-_PASSWORD_ELEMENT = re.compile(r"(<(\w*[Pp]assword)(?:\s[^>]*)?>)([^<]+)(</\2>)")
-
 _REASONS = {
     DeployJobKind.PROFILE_DEPLOY: ConfigRevisionReason.PROFILE_DEPLOY,
     DeployJobKind.REPROVISION: ConfigRevisionReason.REPROVISION,
@@ -88,7 +85,7 @@ async def masked_text(
     secrets += [decrypt(u.password_enc) for u in facts.users.values() if u.password_enc]
     text = data if isinstance(data, str) else shown_text(data)
     text = mask_secrets(text, [form for s in secrets if s for form in _written_forms(s)])
-    return _PASSWORD_ELEMENT.sub(lambda m: m.group(1) + MASK + m.group(4), text)
+    return mask_password_elements(text, MASK)
 
 
 def _written_forms(secret: str) -> set[str]:

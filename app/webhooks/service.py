@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.audit import outside_transaction
 from app.core.auth import Viewer
 from app.core.crypto import encrypt, new_secret
 from app.core.errors import invalid, not_found, required
@@ -27,8 +28,12 @@ def _new_secret() -> tuple[str, str]:
 
 
 async def _checked_target(url: str) -> str:
+    """The URL, its host resolved outside the mutation's transaction (a name lookup may
+    take seconds; SQLite's one connection must not be held meanwhile). Called before the
+    mutation writes anything."""
     try:
-        return await check_url(url)
+        async with outside_transaction():
+            return await check_url(url)
     except TargetRefused as exc:
         raise invalid(str(exc), "input", "url") from None
 

@@ -4,10 +4,8 @@ PHONEGRAPH_AUDIT_DAYS days."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from tortoise import connections
 
 from app.core.audit_retention import prune_audit
@@ -16,38 +14,6 @@ from app.pbx.models import SipDomain, SipUser, TrustedNetwork
 from tests.audit.conftest import nodes
 from tests.conftest import GraphQLClient
 from tests.pbx.conftest import CREATE_NETWORK, CREATE_USER, Pbx, payload_of, user_input
-
-SQLITE_REFUSAL = """
-CREATE TRIGGER audit_refused BEFORE INSERT ON audit_event
-WHEN NEW.operation = '{operation}' AND NEW.arguments LIKE '%{needle}%'
-BEGIN SELECT RAISE(ABORT, 'audit refused by the test'); END;
-"""
-PG_REFUSAL = """
-CREATE OR REPLACE FUNCTION audit_refused() RETURNS trigger AS $$
-BEGIN
-  IF NEW.operation = '{operation}' AND NEW.arguments LIKE '%{needle}%' THEN RAISE EXCEPTION 'audit refused by the test'; END IF;
-  RETURN NEW;
-END $$ LANGUAGE plpgsql;
-CREATE TRIGGER audit_refused BEFORE INSERT ON audit_event
-FOR EACH ROW EXECUTE FUNCTION audit_refused();
-"""
-
-
-@pytest.fixture
-async def refuse_audit() -> AsyncIterator:
-    """``await refuse_audit("op", "text")``: the database refuses the audit events of
-    ``op`` whose arguments hold ``text`` (a trigger on the audit table)."""
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-
-    async def refuse(operation: str, needle: str = "") -> None:
-        template = PG_REFUSAL if postgres else SQLITE_REFUSAL
-        await conn.execute_script(template.format(operation=operation, needle=needle))
-
-    yield refuse
-    await conn.execute_script(
-        "DROP TRIGGER IF EXISTS audit_refused" + (" ON audit_event" if postgres else "")
-    )
 
 
 async def test_a_change_whose_audit_event_fails_is_not_committed(

@@ -3,12 +3,14 @@ arguments with every secret masked."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 from app.core.audit import MASK
 from app.schema import Mutation, schema
 from tests.audit.conftest import events, nodes
 from tests.conftest import GraphQLClient, create_token
+from tests.deploy.conftest import pk_of
 from tests.pbx.conftest import CREATE_USER, Pbx, payload_of, user_input
 
 CREATE_COMPANY = """
@@ -18,6 +20,9 @@ mutation($name: String!) { companyCreate(input: {name: $name}) {
 CREATE_TOKEN = """
 mutation($input: ApiTokenInput!) { apiTokenCreate(input: $input) {
   token apiToken { id } userErrors { field code message } } }
+"""
+DELETE_USER = """
+mutation($id: ID!) { sipUserDelete(id: $id) { deletedId userErrors { field code message } } }
 """
 HOTDESK_LOGIN = """
 mutation($mac: MacAddress!, $ext: String!, $pin: String) {
@@ -183,3 +188,38 @@ async def test_a_second_company_admin_token_is_recorded_under_its_company(
     )
     [event] = await nodes(acme.client, operation="sipUserCreate")
     assert event["actorToken"]["name"] == "second"
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x660 + n) for n in range(10)))
+
+
+def _raw_id(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+async def test_an_id_with_other_digits_than_ascii_is_not_found(
+    acme: Pbx, admin: GraphQLClient
+) -> None:
+    """Only ASCII digits make an id: one with a superscript digit (which int() refuses)
+    or an Arabic-Indic one (which int() reads) names nothing, is a NOT_FOUND userError,
+    and is recorded as such, not an internal error nor a second spelling of an id."""
+    user = await acme.user("alice", "201")
+    pk = pk_of(user["id"])
+    for odd in (_raw_id("SipUser:²"), _raw_id(f"SipUser:{pk}".translate(ARABIC_INDIC))):
+        for client in (admin, acme.client):
+            payload = await payload_of(client, DELETE_USER, {"id": odd})
+            assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"], odd
+    assert len(await nodes(admin, operation="sipUserDelete", outcome="USER_ERROR")) == 4
+    assert await nodes(admin, operation="sipUserDelete", outcome="OK") == []
+
+
+async def test_a_mac_target_is_found_in_every_form_a_mac_is_written(
+    acme: Pbx, admin: GraphQLClient
+) -> None:
+    """The API shows a phone's MAC as AA:BB:CC:DD:EE:01; filtering by it (or by any
+    other form a MacAddress accepts) finds the events that name the phone."""
+    await acme.client.data(HOTDESK_LOGIN, {"mac": "001ebe000099", "ext": "201", "pin": "1"})
+    for form in ("00:1E:BE:00:00:99", "00-1e-be-00-00-99", "001E.BE00.0099", "001EBE000099"):
+        found = await nodes(admin, targetId=form)
+        assert [e["operation"] for e in found] == ["hotdeskLogin"], form
+    assert await nodes(admin, targetId="00:1E:BE:00:00:98") == []
