@@ -26,8 +26,8 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Hashable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 
 from graphql import ExecutionResult
 from graphql.execution import Executor
@@ -35,18 +35,29 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.core.events import get_bus
 
+T = TypeVar("T")
+
 SHARE_SECONDS = 2.0
 SHARED_RESULTS = 256
 
-_shared: OrderedDict[Hashable, tuple[float, asyncio.Future[ExecutionResult]]] = OrderedDict()
+_shared: OrderedDict[Hashable, tuple[float, asyncio.Future[Any]]] = OrderedDict()
+
+
+def scope_key(viewer: Any) -> Hashable:
+    """What a viewer's visibility depends on: viewers alike in it see alike."""
+    return (
+        get_bus(),  # the running server: one started anew never sees another's results
+        viewer.role,
+        viewer.company_id,
+        viewer.sip_user_id,
+        viewer.domain_id,
+        viewer.hotdesk_allowed,
+    )
 
 
 def _scope_of(context: Any) -> Hashable | None:
     viewer = getattr(context, "viewer", None)
-    if viewer is None:
-        return None
-    return (viewer.role, viewer.company_id, viewer.sip_user_id, viewer.domain_id,
-            viewer.hotdesk_allowed)
+    return None if viewer is None else scope_key(viewer)
 
 
 def _share_key(executor: Executor, payload: Any) -> Hashable | None:
@@ -60,9 +71,7 @@ def _share_key(executor: Executor, payload: Any) -> Hashable | None:
     except (TypeError, ValueError):
         return None
     name = executor.operation.name.value if executor.operation.name else None
-    # The bus stands for the running server: a server started anew (tests start many in
-    # one process) never sees another's results.
-    return (get_bus(), event, loc.source.body, name, variables, scope)
+    return (event, loc.source.body, name, variables, scope)
 
 
 def _copy(result: ExecutionResult) -> ExecutionResult:
@@ -71,6 +80,34 @@ def _copy(result: ExecutionResult) -> ExecutionResult:
         errors=list(result.errors) if result.errors else None,
         extensions=result.extensions,
     )
+
+
+async def shared(key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    """``compute()``'s result for ``key``, computed once for all who ask within
+    :data:`SHARE_SECONDS` (the subscribers one event reaches); at most
+    :data:`SHARED_RESULTS` are kept. ``key`` must hold everything the result depends on
+    (the event, the scope): see :func:`scope_key`. A failure is not kept."""
+    now = time.monotonic()
+    entry = _shared.get(key)
+    if entry is not None and now - entry[0] <= SHARE_SECONDS:
+        return await asyncio.shield(entry[1])
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    _shared[key] = (now, future)
+    _shared.move_to_end(key)  # oldest first: expired ones go from the front
+    while _shared and (
+        len(_shared) > SHARED_RESULTS or now - next(iter(_shared.values()))[0] > SHARE_SECONDS
+    ):
+        _shared.popitem(last=False)
+    try:
+        result = await compute()
+    except BaseException as exc:
+        if _shared.get(key, (0, None))[1] is future:
+            del _shared[key]
+        future.set_exception(exc)
+        future.exception()  # retrieved: the waiters re-raise it
+        raise
+    future.set_result(result)
+    return result
 
 
 class _SharedEventExecutor:
@@ -82,30 +119,14 @@ class _SharedEventExecutor:
         self.key = key
         self.serially: bool | None = None
 
+    async def _execute(self) -> ExecutionResult:
+        result = self.executor.execute_operation(self.serially)
+        if self.executor.is_awaitable(result):
+            result = await result  # type: ignore[misc]
+        return result  # type: ignore[return-value]
+
     async def _run(self) -> ExecutionResult:
-        now = time.monotonic()
-        entry = _shared.get(self.key)
-        if entry is not None and now - entry[0] <= SHARE_SECONDS:
-            return _copy(await asyncio.shield(entry[1]))
-        future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
-        _shared[self.key] = (now, future)
-        _shared.move_to_end(self.key)  # oldest first: expired ones go from the front
-        while _shared and (
-            len(_shared) > SHARED_RESULTS or now - next(iter(_shared.values()))[0] > SHARE_SECONDS
-        ):
-            _shared.popitem(last=False)
-        try:
-            result = self.executor.execute_operation(self.serially)
-            if self.executor.is_awaitable(result):
-                result = await result  # type: ignore[misc]
-        except BaseException as exc:
-            if _shared.get(self.key, (0, None))[1] is future:
-                del _shared[self.key]
-            future.set_exception(exc)
-            future.exception()  # retrieved: the waiters re-raise it
-            raise
-        future.set_result(result)  # type: ignore[arg-type]
-        return _copy(result)  # type: ignore[arg-type]
+        return _copy(await shared(self.key, self._execute))
 
     def execute_operation(self, serially: bool | None = None) -> Awaitable[ExecutionResult]:
         self.serially = serially

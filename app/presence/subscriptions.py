@@ -10,6 +10,7 @@ from graphql import GraphQLError
 
 from app.core.context import Info, viewer_of
 from app.core.events import get_bus
+from app.core.execution import scope_key, shared
 from app.core.metrics import SUBSCRIPTIONS
 from app.core.scalars import MacAddress
 from app.core.scope import visible
@@ -50,8 +51,14 @@ class PresenceSubscription:
                         continue  # deploy events, RESYNC: nothing to re-read here
                     if phone_id is not None and message["phone_id"] != phone_id:
                         continue
-                    # The scope, asked for each event: the phone may have moved company.
-                    row = await visible(PhoneRow, viewer).get_or_none(id=message["phone_id"])
+                    # The scope, asked for each event (the phone may have moved company),
+                    # once for all subscribers alike in scope.
+                    change = ("PhoneStatus", message["phone_id"], message["at"], message["online"])
+                    pid = message["phone_id"]
+                    row = await shared(
+                        (change, scope_key(viewer)),
+                        lambda pid=pid: visible(PhoneRow, viewer).get_or_none(id=pid),
+                    )
                     if row is None:
                         continue
                     info.context.fresh_loaders()
@@ -59,6 +66,7 @@ class PresenceSubscription:
                         phone=Phone.from_model(row),
                         online=bool(message["online"]),
                         at=as_datetime(message["at"]),
+                        key=change,
                     )
         finally:
             SUBSCRIPTIONS.dec()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from tortoise.queryset import QuerySet
@@ -74,3 +75,9 @@ class PhoneStatusEvent:
     phone: Phone
     online: bool = strawberry.field(description="Whether it is up now.")
     at: datetime = strawberry.field(description="When the change was stored.")
+    # The change on the bus, the same for every subscriber (see app.core.execution).
+    key: strawberry.Private[tuple[Any, ...] | None] = None
+
+    @property
+    def shared_key(self) -> tuple[Any, ...] | None:
+        return self.key
