@@ -187,6 +187,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # A WebSocket message may be no bigger than an HTTP body; uvicorn refuses a
         # bigger frame before buffering it (the app checks again under any server).
         "ws_max_size": settings.max_body_bytes,
+        # No per-message compression: events are a few hundred bytes, and compressing
+        # each for each subscriber cost more CPU than anything else in a delivery.
+        "ws_per_message_deflate": False,
         # No "Server: uvicorn" banner telling callers what to attack.
         "server_header": False,
         # X-Forwarded-For is believed from PHONEGRAPH_TRUSTED_PROXIES only, by the app
