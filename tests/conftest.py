@@ -382,13 +382,13 @@ class QueryCounter(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # The server runs in this process: its background work (the deploy runner polling
         # the queue every second, the hot-desk expiry sweep, webhook deliveries, presence
-        # probes) is not the request being measured.
+        # probes, the rollout worker, audit retention) is not the request being measured.
         try:
             task = asyncio.current_task()
         except RuntimeError:
             task = None
         if task is not None and task.get_name().startswith(
-            ("deploy-", "hotdesk-", "webhooks-", "presence-")
+            ("deploy-", "hotdesk-", "webhooks-", "presence-", "rollout-", "audit-")
         ):
             return
         self.statements.append(record.getMessage())

@@ -487,8 +487,9 @@ async def test_a_process_killed_mid_bulk_leaves_every_job_ended_and_no_phone_res
     assert queued["jobCount"] == 40
 
     async def victim_busy() -> bool:
+        # Some of the bulk done, and the victim in the middle of a job of it.
         done = await DeployJob.filter(status="SUCCEEDED").count()
-        return done >= 4 and await _held_by(victim) >= 2
+        return done >= 1 and await _held_by(victim) >= 1
 
     await _when(victim_busy, what="the victim to hold jobs mid-bulk")
     await victim.kill()
