@@ -42,11 +42,6 @@ def register_pruner(what: str, prune: Callable[[], Awaitable[int]]) -> None:
         _pruners.append((what, prune))
 
 
-def cutoff_sql(postgres: bool) -> str:
-    """The database's clock minus parameter 1 seconds, as an SQL expression."""
-    return _cutoff(postgres)
-
-
 def _cutoff(postgres: bool) -> str:
     """The database's clock minus parameter 1 seconds, as an SQL expression."""
     if postgres:
@@ -55,33 +50,54 @@ def _cutoff(postgres: bool) -> str:
     return "(strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ? || ' seconds') || '000+00:00')"
 
 
-async def prune_audit(days: float | None = None, chunk: int = CHUNK) -> int:
-    """Delete the events older than ``days`` (default: the setting), ``chunk`` rows per
-    transaction, at most :data:`MAX_CHUNKS` chunks; how many this call deleted."""
-    keep = (days if days is not None else get_settings().audit_days) * 86400.0
+async def delete_expired(
+    table: str,
+    age_column: str,
+    keep_seconds: float,
+    *,
+    where: str = "",
+    dependents: tuple[tuple[str, str], ...] = (),
+    chunk: int = CHUNK,
+) -> int:
+    """Delete the rows of ``table`` whose ``age_column`` is more than ``keep_seconds``
+    old by the database's clock (and ``where``, an extra SQL condition), oldest first,
+    ``chunk`` rows per transaction, at most :data:`MAX_CHUNKS` chunks; ``dependents``
+    are ``(table, column)`` pairs whose rows pointing at a deleted row go first (SQLite's
+    foreign keys may be off). On PostgreSQL each chunk skips rows another process's
+    chunk holds. How many rows of ``table`` this call deleted."""
     deleted = 0
+    condition = f" AND {where}" if where else ""
     for _ in range(MAX_CHUNKS):
         async with in_transaction() as conn:
             postgres = conn.capabilities.dialect == "postgres"
             lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
             param = "$2" if postgres else "?"
-            # Targets go with their events (ON DELETE CASCADE; SQLite's foreign keys
-            # may be off, so they are deleted explicitly, first).
             chosen = (
-                f"SELECT id FROM audit_event WHERE at < {_cutoff(postgres)} "
-                f"ORDER BY at, id LIMIT {param}{lock}"
+                f"SELECT id FROM {table} WHERE {age_column} < {_cutoff(postgres)}{condition} "
+                f"ORDER BY {age_column}, id LIMIT {param}{lock}"
             )
-            ids = [row["id"] for row in await conn.execute_query_dict(chosen, [keep, chunk])]
+            rows = await conn.execute_query_dict(chosen, [keep_seconds, chunk])
+            ids = [row["id"] for row in rows]
             if ids:
                 marks = ", ".join(f"${i + 1}" if postgres else "?" for i in range(len(ids)))
-                await conn.execute_query(
-                    f"DELETE FROM audit_target WHERE event_id IN ({marks})", ids
-                )
-                await conn.execute_query(f"DELETE FROM audit_event WHERE id IN ({marks})", ids)
+                for dependent, column in dependents:
+                    await conn.execute_query(
+                        f"DELETE FROM {dependent} WHERE {column} IN ({marks})", ids
+                    )
+                await conn.execute_query(f"DELETE FROM {table} WHERE id IN ({marks})", ids)
         deleted += len(ids)
         if len(ids) < chunk:
             break
     return deleted
+
+
+async def prune_audit(days: float | None = None, chunk: int = CHUNK) -> int:
+    """Delete the events older than ``days`` (default: the setting), with their targets
+    (ON DELETE CASCADE, deleted explicitly too), ``chunk`` rows per transaction."""
+    keep = (days if days is not None else get_settings().audit_days) * 86400.0
+    return await delete_expired(
+        "audit_event", "at", keep, dependents=(("audit_target", "event_id"),), chunk=chunk
+    )
 
 
 class AuditPruner:
